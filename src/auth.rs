@@ -1,0 +1,185 @@
+//! Device identity: client certificate, then token, then source address, in the order
+//! `[auth] methods` allows. A wrong credential fails at once; only an absent one falls
+//! through to the next method, and finally to `[auth] unknown_device`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{AuthMethod, UnknownDevice};
+use crate::registry::{DeviceId, Status};
+use crate::state::Snapshot;
+
+/// What the client presented.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// The raw `Proxy-Authorization` header value, if any.
+    pub proxy_authorization: Option<&'a [u8]>,
+    /// SHA-256 of the DER client certificate (TLS listener only).
+    pub client_cert_sha256: Option<[u8; 32]>,
+    pub source: IpAddr,
+}
+
+/// How a device was recognised (the `method` metrics label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    ClientCert,
+    Token,
+    SourceIp,
+    None,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::ClientCert => "client-cert",
+            Method::Token => "token",
+            Method::SourceIp => "source-ip",
+            Method::None => "none",
+        }
+    }
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    Device { device: DeviceId, method: Method },
+    /// No credential and no address match, let through by `unknown_device`.
+    Unknown(UnknownDevice),
+}
+
+/// Why identification failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credential and `unknown_device = "deny"` (407, not rate limited).
+    Missing,
+    /// A credential was presented and is wrong (407, counted).
+    Invalid(Method),
+    /// The device is retired or lost (403).
+    Inactive { device: DeviceId, status: Status },
+}
+
+/// Identifies the client against the snapshot's registry.
+pub fn identify(snap: &Snapshot, creds: &Credentials<'_>) -> Result<Identity, AuthFailure> {
+    let reg = &snap.registry;
+    for method in &snap.config.auth.methods {
+        let found = match method {
+            AuthMethod::ClientCert => match creds.client_cert_sha256 {
+                None => None,
+                Some(hash) => Some((reg.by_cert(&hash).ok_or(AuthFailure::Invalid(Method::ClientCert))?, Method::ClientCert)),
+            },
+            AuthMethod::Token => match creds.proxy_authorization {
+                None => None,
+                Some(header) => Some((check_token(snap, header).ok_or(AuthFailure::Invalid(Method::Token))?, Method::Token)),
+            },
+            AuthMethod::SourceIp => reg.by_address(creds.source).map(|d| (d, Method::SourceIp)),
+        };
+        if let Some((device, method)) = found {
+            let status = reg.device(device).status;
+            if status != Status::Active {
+                return Err(AuthFailure::Inactive { device, status });
+            }
+            return Ok(Identity::Device { device, method });
+        }
+    }
+    match snap.config.auth.unknown_device {
+        UnknownDevice::Deny => Err(AuthFailure::Missing),
+        other => Ok(Identity::Unknown(other)),
+    }
+}
+
+/// Checks `Basic base64(device_id:token)` against the device's `token_sha256`, in
+/// constant time (also for unknown ids, which are compared against a dummy hash).
+fn check_token(snap: &Snapshot, header: &[u8]) -> Option<DeviceId> {
+    let header = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, value) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
+    let user = std::str::from_utf8(user).ok()?;
+    let given: [u8; 32] = Sha256::digest(pass).into();
+    let device = snap.registry.by_id(user);
+    let stored = device
+        .and_then(|d| snap.registry.device(d).token_sha256)
+        .unwrap_or([0u8; 32]);
+    let equal: bool = given.ct_eq(&stored).into();
+    match device {
+        Some(d) if equal && snap.registry.device(d).token_sha256.is_some() => Some(d),
+        _ => None,
+    }
+}
+
+/// Counts invalid credentials per source address; past `per_minute` in the current
+/// minute, requests with credentials from that address get 429.
+#[derive(Debug)]
+pub struct AuthLimiter {
+    per_minute: u32,
+    entries: AtomicUsize,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl AuthLimiter {
+    pub fn new(per_minute: u32) -> AuthLimiter {
+        AuthLimiter {
+            per_minute,
+            entries: AtomicUsize::new(0),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when `ip` has used up its failures for this minute.
+    pub fn is_limited(&self, ip: IpAddr, now: Instant) -> bool {
+        if self.entries.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(windows.get(&ip), Some((start, n)) if now.duration_since(*start) < WINDOW && *n >= self.per_minute)
+    }
+
+    /// Counts one invalid credential from `ip`.
+    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        let entry = windows.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        self.entries.store(windows.len(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_counts_per_address_and_window() {
+        let l = AuthLimiter::new(2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        assert!(!l.is_limited(a, t0));
+        l.record_failure(a, t0);
+        assert!(!l.is_limited(a, t0));
+        l.record_failure(a, t0);
+        assert!(l.is_limited(a, t0));
+        assert!(!l.is_limited(b, t0));
+        assert!(!l.is_limited(a, t0 + WINDOW));
+        l.record_failure(a, t0 + WINDOW);
+        assert!(!l.is_limited(a, t0 + WINDOW));
+    }
+}

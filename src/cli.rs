@@ -1,0 +1,114 @@
+//! The command line: `run`, `check`, `explain`, `pac` and `ca init`. Each subcommand is
+//! a thin adapter in `cli/`; exit codes: 0 ok, 1 invalid input or configuration,
+//! 2 runtime failure.
+
+mod check;
+mod explain;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::state::Snapshot;
+
+/// slagboom: an egress proxy that enforces app bans on devices an organisation pays for.
+#[derive(Debug, Parser)]
+#[command(name = "slagboom", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy.
+    Run(ConfigArg),
+    /// Validate configuration, rulesets and registry, and print a summary.
+    Check(ConfigArg),
+    /// Print the decision for a device and a host, with every reason.
+    Explain(explain::Args),
+    /// Print the PAC file the admin endpoint serves.
+    Pac(ConfigArg),
+    /// Certificate authority for block pages over HTTPS.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the block-page CA, constrained to the blocked domains.
+    Init {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Where to write the CA certificate and key.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Overwrite an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Configuration file.
+    #[arg(short = 'c', long = "config", default_value = "slagboom.toml")]
+    pub config: PathBuf,
+}
+
+/// A failure with its exit code; the message is one line.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn runtime(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn dispatch(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run(c) => run::run(&c.config),
+        Command::Check(c) => check::check(&c.config),
+        Command::Explain(args) => explain::explain(&args),
+        Command::Pac(c) => {
+            let snap = Snapshot::load(&c.config).map_err(Failure::input)?;
+            print!("{}", crate::pac::render(&snap.config.pac));
+            Ok(())
+        }
+        Command::Ca { command: CaCommand::Init { config, .. } } => {
+            Snapshot::load(&config.config).map_err(Failure::input)?;
+            Err(Failure::input("ca init is not supported yet"))
+        }
+    }
+}
+
+/// Entry point for `main`: parse, dispatch, map to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("slagboom: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

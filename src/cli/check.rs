@@ -1,0 +1,45 @@
+//! `slagboom check`: runs the loader `run` uses and prints a summary.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::Failure;
+use crate::policy::Window;
+use crate::registry::Coverage;
+use crate::state::Snapshot;
+
+pub fn check(path: &Path) -> Result<(), Failure> {
+    let snap = Snapshot::load(path).map_err(Failure::input)?;
+    let now = OffsetDateTime::now_utc();
+    let cfg = &snap.config;
+    println!("{}: ok", path.display());
+    println!("  proxy     {} (observer {})", cfg.proxy.listen, cfg.proxy.name);
+    println!("  admin     {}", cfg.admin.listen);
+    let counts: Vec<String> = Coverage::ALL
+        .iter()
+        .map(|c| format!("{} {c}", snap.registry.count(*c)))
+        .collect();
+    println!("  registry  {} devices ({})", snap.registry.len(), counts.join(", "));
+    for rs in snap.rules.rulesets() {
+        println!("  ruleset   {} \"{}\": {} rules ({})", rs.id, rs.title, rs.rules, rs.file.display());
+    }
+    for p in &snap.policies {
+        let state = match p.window(now) {
+            Window::NotYet => "not yet in force",
+            Window::InForce { overdue: false } => "in force",
+            Window::InForce { overdue: true } => "in force, REVIEW OVERDUE",
+            Window::Expired => "expired",
+        };
+        println!("  policy    {} [{}]: {state}", p.id, p.authorities.join(", "));
+    }
+    for s in &cfg.log.sinks {
+        println!("  sink      {} ({:?}, {:?})", s.name, s.kind, s.format);
+    }
+    let overdue = snap.overdue_policies(now);
+    if !overdue.is_empty() {
+        let ids: Vec<&str> = overdue.iter().map(|p| p.id.as_str()).collect();
+        println!("warning: policies past their review date: {}", ids.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,510 @@
+//! Validated configuration: `slagboom.toml` parsed into [`file::File`], then checked
+//! across keys and turned into [`Config`]. Every error is one line, `file:line: reason`.
+//! `slagboom check` and `slagboom run` both call [`Config::load`].
+
+pub mod file;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use time::OffsetDateTime;
+
+pub use file::{
+    Action, AllowedDetail, AuthMethod, Flavour, Format, Limits, OnSpoolFull, SinkType,
+    Transport, UnknownDevice,
+};
+
+use crate::host::Host;
+
+/// A configuration, registry or ruleset error: `file:line: reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {reason}")]
+pub struct LoadError {
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl LoadError {
+    pub fn new(file: &Path, line: usize, reason: impl Into<String>) -> LoadError {
+        LoadError {
+            file: file.display().to_string(),
+            line: line.max(1),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Parses TOML into `T`, mapping syntax and type errors to `file:line: reason`.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        LoadError::new(path, line, e.message().trim().to_owned())
+    })
+}
+
+/// Where the funding registry comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Url(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub connect_ports: Vec<u16>,
+    pub allow_destinations: Vec<IpNet>,
+    pub deny_destinations: Vec<IpNet>,
+    pub require_sni_for_covered: bool,
+    pub allow_non_tls_tunnels: bool,
+    /// Normalised host name to address.
+    pub dns_overrides: HashMap<String, IpAddr>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub reload_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PacConfig {
+    pub proxy: String,
+    pub https_proxy: Option<String>,
+    /// Normalised suffixes without the leading dot.
+    pub direct_suffixes: Vec<String>,
+    pub direct_networks: Vec<IpNet>,
+    pub fallback: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    pub source: Source,
+    /// Line of `source` in the config, for errors about the registry file itself.
+    pub source_line: usize,
+    pub poll: Duration,
+    pub max_shrink: f64,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub methods: Vec<AuthMethod>,
+    pub unknown_device: UnknownDevice,
+}
+
+/// A policy as configured; its rulesets are resolved against the loaded rules in
+/// `state.rs`.
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub id: String,
+    pub title: String,
+    pub authorities: Vec<String>,
+    pub rulesets: Vec<(String, usize)>,
+    pub covered: Action,
+    pub advisory: Action,
+    pub private: Action,
+    pub effective_from: OffsetDateTime,
+    pub review_by: Option<OffsetDateTime>,
+    pub expires: Option<OffsetDateTime>,
+    pub reference: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub name: String,
+    pub kind: SinkType,
+    pub format: Format,
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub on_spool_full: OnSpoolFull,
+    pub fsync_interval: Duration,
+    pub tunnel_open_events: bool,
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// Key bytes for owner pseudonyms; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PrivacyConfig {
+    pub pseudonym_key: Option<Secret>,
+    pub allowed_detail: AllowedDetail,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub proxy: ProxyConfig,
+    pub admin: AdminConfig,
+    pub pac: PacConfig,
+    pub registry: RegistryConfig,
+    pub auth: AuthConfig,
+    pub rules_dir: PathBuf,
+    pub policies: Vec<PolicyConfig>,
+    pub contact: String,
+    pub log: LogConfig,
+    pub privacy: PrivacyConfig,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LoadError::new(path, 1, format!("cannot read configuration: {e}")))?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates configuration text read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, LoadError> {
+        let raw: file::File = parse_toml(path, text)?;
+        Checker { path, text }.check(raw)
+    }
+
+    /// Every address the proxy listens on (refused as destinations).
+    pub fn listeners(&self) -> Vec<SocketAddr> {
+        vec![self.proxy.listen, self.admin.listen]
+    }
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, span: Range<usize>, reason: impl Into<String>) -> LoadError {
+        LoadError::new(self.path, line_of(self.text, span.start), reason)
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    fn check(&self, raw: file::File) -> Result<Config, LoadError> {
+        let proxy = self.proxy(raw.proxy)?;
+        if let Some(i) = &raw.intercept {
+            return Err(self.err(i.span(), "[intercept] is not supported yet"));
+        }
+        let admin = AdminConfig {
+            listen: raw.admin.listen,
+            reload_token_file: raw.admin.reload_token_file.map(|p| self.resolve(&p)),
+        };
+        if admin.listen == proxy.listen {
+            return Err(LoadError::new(self.path, 1, "[admin] listen equals [proxy] listen"));
+        }
+        let pac = self.pac(raw.pac, &proxy)?;
+        let registry = self.registry(raw.registry)?;
+        let auth = AuthConfig {
+            methods: self.methods(raw.auth.methods)?,
+            unknown_device: raw.auth.unknown_device,
+        };
+        let policies = self.policies(raw.policies)?;
+        let log = self.log(raw.log)?;
+        let privacy = self.privacy(raw.privacy)?;
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            proxy,
+            admin,
+            pac,
+            registry,
+            auth,
+            rules_dir: self.resolve(&raw.rules.dir),
+            policies,
+            contact: raw.block_page.contact,
+            log,
+            privacy,
+        })
+    }
+
+    fn proxy(&self, p: file::Proxy) -> Result<ProxyConfig, LoadError> {
+        if let Some(l) = &p.tls_listen {
+            return Err(self.err(l.span(), "tls_listen is not supported yet"));
+        }
+        if let Some(l) = &p.transparent_listen {
+            return Err(self.err(l.span(), "transparent_listen is not supported yet"));
+        }
+        if p.connect_ports.iter().any(|&port| port == 0) {
+            return Err(LoadError::new(self.path, 1, "connect_ports: port 0 is not a port"));
+        }
+        let mut dns_overrides = HashMap::new();
+        for (name, ip) in p.dns_overrides {
+            let host = Host::parse(name.get_ref())
+                .map_err(|e| self.err(name.span(), format!("dns_overrides: {name:?}: {e}", name = name.get_ref())))?;
+            dns_overrides.insert(host.as_str().to_owned(), ip);
+        }
+        let l = &p.limits;
+        for (key, zero) in [
+            ("max_connections", l.max_connections == 0),
+            ("header_bytes", l.header_bytes < 1024),
+            ("client_hello_bytes", l.client_hello_bytes < 512),
+            ("header_timeout", l.header_timeout.is_zero()),
+            ("client_hello_timeout", l.client_hello_timeout.is_zero()),
+            ("idle_timeout", l.idle_timeout.is_zero()),
+            ("connect_timeout", l.connect_timeout.is_zero()),
+        ] {
+            if zero {
+                return Err(LoadError::new(self.path, 1, format!("[proxy.limits] {key} is too small")));
+            }
+        }
+        Ok(ProxyConfig {
+            name: p.name.unwrap_or_else(default_name),
+            listen: p.listen,
+            connect_ports: p.connect_ports,
+            allow_destinations: p.allow_destinations.iter().map(IpNet::trunc).collect(),
+            deny_destinations: p.deny_destinations.iter().map(IpNet::trunc).collect(),
+            require_sni_for_covered: p.require_sni_for_covered,
+            allow_non_tls_tunnels: p.allow_non_tls_tunnels,
+            dns_overrides,
+            limits: p.limits,
+        })
+    }
+
+    fn pac(&self, p: file::Pac, proxy: &ProxyConfig) -> Result<PacConfig, LoadError> {
+        let mut direct_suffixes = Vec::new();
+        for s in p.direct_suffixes {
+            let bare = s.get_ref().trim_start_matches('.');
+            let host = Host::parse(bare)
+                .map_err(|e| self.err(s.span(), format!("direct_suffixes: {:?}: {e}", s.get_ref())))?;
+            direct_suffixes.push(host.as_str().to_owned());
+        }
+        for value in [&p.proxy, &p.https_proxy].into_iter().flatten() {
+            if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == ';' || c == '"') {
+                return Err(LoadError::new(self.path, 1, format!("[pac] proxy address {value:?} is not host:port")));
+            }
+        }
+        Ok(PacConfig {
+            proxy: p.proxy.unwrap_or_else(|| proxy.listen.to_string()),
+            https_proxy: p.https_proxy,
+            direct_suffixes,
+            direct_networks: p.direct_networks,
+            fallback: p.fallback,
+        })
+    }
+
+    fn registry(&self, r: toml::Spanned<file::Registry>) -> Result<RegistryConfig, LoadError> {
+        let span = r.span();
+        let r = r.into_inner();
+        let source_line = line_of(self.text, r.source.span().start);
+        let text = r.source.get_ref();
+        let source = if text.starts_with("https://") {
+            Source::Url(text.clone())
+        } else if text.contains("://") {
+            return Err(self.err(r.source.span(), "registry source must be a path or an https:// URL"));
+        } else {
+            let path = self.resolve(Path::new(text));
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("csv") | Some("json") => Source::File(path),
+                _ => return Err(self.err(r.source.span(), "registry source must end in .csv or .json")),
+            }
+        };
+        let shrink = *r.max_shrink.get_ref();
+        if !(0.0..=1.0).contains(&shrink) {
+            return Err(self.err(r.max_shrink.span(), "max_shrink must be between 0 and 1"));
+        }
+        if r.poll.0.is_zero() {
+            return Err(self.err(span, "poll must be longer than 0s"));
+        }
+        Ok(RegistryConfig {
+            source,
+            source_line,
+            poll: r.poll.0,
+            max_shrink: shrink,
+            ca_file: r.ca_file.map(|p| self.resolve(&p)),
+        })
+    }
+
+    fn methods(&self, m: toml::Spanned<Vec<AuthMethod>>) -> Result<Vec<AuthMethod>, LoadError> {
+        let span = m.span();
+        let list = m.into_inner();
+        let unique: HashSet<_> = list.iter().collect();
+        if unique.len() != list.len() {
+            return Err(self.err(span, "[auth] methods lists a method twice"));
+        }
+        // Tried in the fixed order client-cert, token, source-ip, whatever the listing.
+        let order = [AuthMethod::ClientCert, AuthMethod::Token, AuthMethod::SourceIp];
+        Ok(order.into_iter().filter(|m| list.contains(m)).collect())
+    }
+
+    fn policies(&self, list: Vec<toml::Spanned<file::Policy>>) -> Result<Vec<PolicyConfig>, LoadError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for p in list {
+            let span = p.span();
+            let p = p.into_inner();
+            let id = p.id.get_ref().clone();
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return Err(self.err(p.id.span(), format!("policy id {id:?} must be [A-Za-z0-9._-]+")));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(self.err(p.id.span(), format!("duplicate policy id {id:?}")));
+            }
+            if p.authorities.get_ref().is_empty() {
+                return Err(self.err(p.authorities.span(), format!("policy {id:?} names no authority")));
+            }
+            if p.rulesets.is_empty() {
+                return Err(self.err(span, format!("policy {id:?} names no ruleset")));
+            }
+            if let Some(exp) = p.expires {
+                if exp.0 <= p.effective_from.0 {
+                    return Err(self.err(span, format!("policy {id:?} expires before it takes effect")));
+                }
+            }
+            out.push(PolicyConfig {
+                id,
+                title: p.title,
+                authorities: p.authorities.into_inner(),
+                rulesets: p
+                    .rulesets
+                    .into_iter()
+                    .map(|r| (r.get_ref().clone(), line_of(self.text, r.span().start)))
+                    .collect(),
+                covered: p.covered,
+                advisory: p.advisory,
+                private: p.private,
+                effective_from: p.effective_from.0,
+                review_by: p.review_by.map(|d| d.0),
+                expires: p.expires.map(|d| d.0),
+                reference: p.reference,
+                line: line_of(self.text, span.start),
+            });
+        }
+        Ok(out)
+    }
+
+    fn log(&self, l: file::Log) -> Result<LogConfig, LoadError> {
+        let mut sinks = Vec::new();
+        let mut names = HashSet::new();
+        for (i, s) in l.sink.into_iter().enumerate() {
+            let span = s.span();
+            let s = s.into_inner();
+            let type_name = match s.kind {
+                SinkType::Stdout => "stdout",
+                SinkType::File => "file",
+                SinkType::Syslog => "syslog",
+                SinkType::Http => "http",
+            };
+            let name = s.name.clone().unwrap_or_else(|| format!("{type_name}-{}", i + 1));
+            if !names.insert(name.clone()) {
+                return Err(self.err(span, format!("duplicate sink name {name:?}")));
+            }
+            match s.kind {
+                SinkType::Syslog | SinkType::Http => {
+                    return Err(self.err(span, format!("sink type {type_name} is not supported yet")))
+                }
+                SinkType::Stdout | SinkType::File => {}
+            }
+            if s.format != Format::Ecs {
+                return Err(self.err(span, "sink formats other than ecs are not supported yet"));
+            }
+            let foreign = [
+                ("address", s.address.is_some()),
+                ("transport", s.transport.is_some()),
+                ("ca_file", s.ca_file.is_some()),
+                ("client_cert", s.client_cert.is_some()),
+                ("client_key", s.client_key.is_some()),
+                ("flavour", s.flavour.is_some()),
+                ("url", s.url.is_some()),
+                ("token_file", s.token_file.is_some()),
+                ("index", s.index.is_some()),
+                ("batch_events", s.batch_events.is_some()),
+                ("batch_bytes", s.batch_bytes.is_some()),
+                ("batch_timeout", s.batch_timeout.is_some()),
+                ("path", s.path.is_some() && s.kind != SinkType::File),
+            ];
+            if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+                return Err(self.err(span, format!("key {key} does not apply to a {type_name} sink")));
+            }
+            let path = match (s.kind, &s.path) {
+                (SinkType::File, None) => return Err(self.err(span, "a file sink needs a path")),
+                (_, p) => p.as_ref().map(|p| self.resolve(p)),
+            };
+            sinks.push(SinkConfig {
+                name,
+                kind: s.kind,
+                format: s.format,
+                path,
+            });
+        }
+        Ok(LogConfig {
+            spool_dir: self.resolve(&l.spool_dir),
+            spool_max_bytes: l.spool_max_bytes,
+            on_spool_full: l.on_spool_full,
+            fsync_interval: l.fsync_interval.0,
+            tunnel_open_events: l.tunnel_open_events,
+            sinks,
+        })
+    }
+
+    fn privacy(&self, p: Option<toml::Spanned<file::Privacy>>) -> Result<PrivacyConfig, LoadError> {
+        let Some(p) = p else {
+            return Ok(PrivacyConfig {
+                pseudonym_key: None,
+                allowed_detail: AllowedDetail::Host,
+            });
+        };
+        let span = p.span();
+        let p = p.into_inner();
+        let pseudonym_key = match (p.pseudonymise_owner, &p.key_file) {
+            (false, _) => None,
+            (true, None) => return Err(self.err(span, "pseudonymise_owner needs key_file")),
+            (true, Some(file)) => {
+                let path = self.resolve(file);
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| self.err(span.clone(), format!("key_file {}: {e}", path.display())))?;
+                let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+                if end == 0 {
+                    return Err(self.err(span, format!("key_file {} is empty", path.display())));
+                }
+                Some(Secret(bytes[..end].to_vec()))
+            }
+        };
+        Ok(PrivacyConfig {
+            pseudonym_key,
+            allowed_detail: p.allowed_detail,
+        })
+    }
+}
+
+/// `observer.name` when `[proxy] name` is not set: the machine's host name.
+fn default_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "slagboom".to_owned())
+}

@@ -1,0 +1,226 @@
+//! Events for the SIEM: one [`Event`] per proxied request, per tunnel, per refused
+//! authentication and per refused connection.
+//!
+//! An event is built by the connection, passed through the privacy rules, encoded (ECS
+//! JSON, field names in [`fields`]) and handed to the [`EventLog`], which writes it to
+//! every configured sink. Operational logs (`tracing`) are separate.
+
+pub mod ecs;
+pub mod fields;
+mod pipeline;
+pub mod privacy;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub use pipeline::EventLog;
+
+use crate::registry::Coverage;
+
+/// `event.action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Allowed,
+    Blocked,
+    Advised,
+    AuthFailed,
+    Refused,
+    Error,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allowed => "allowed",
+            Action::Blocked => "blocked",
+            Action::Advised => "advised",
+            Action::AuthFailed => "auth_failed",
+            Action::Refused => "refused",
+            Action::Error => "error",
+        }
+    }
+
+    /// `event.outcome`.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Action::Allowed | Action::Advised => "success",
+            _ => "failure",
+        }
+    }
+
+    /// The second `event.type` value.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Action::Allowed | Action::Advised => "allowed",
+            Action::Blocked | Action::Refused | Action::AuthFailed => "denied",
+            Action::Error => "error",
+        }
+    }
+}
+
+/// `event.reason`: why traffic was refused or failed. Stable codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Policy,
+    DomainFronting,
+    SniRequired,
+    DestinationProhibited,
+    PortNotAllowed,
+    DeviceRetired,
+    DeviceLost,
+    SpoolFull,
+    ConnectionLimit,
+    CredentialsMissing,
+    CredentialsInvalid,
+    RateLimited,
+    BadRequest,
+    HeaderTooLarge,
+    HeaderTimeout,
+    ClientHelloTimeout,
+    ClientHelloInvalid,
+    NotTls,
+    UpstreamDnsFailed,
+    UpstreamConnectFailed,
+    UpstreamTimeout,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Policy => "policy",
+            Reason::DomainFronting => "domain_fronting",
+            Reason::SniRequired => "sni_required",
+            Reason::DestinationProhibited => "destination_prohibited",
+            Reason::PortNotAllowed => "port_not_allowed",
+            Reason::DeviceRetired => "device_retired",
+            Reason::DeviceLost => "device_lost",
+            Reason::SpoolFull => "spool_full",
+            Reason::ConnectionLimit => "connection_limit",
+            Reason::CredentialsMissing => "credentials_missing",
+            Reason::CredentialsInvalid => "credentials_invalid",
+            Reason::RateLimited => "rate_limited",
+            Reason::BadRequest => "bad_request",
+            Reason::HeaderTooLarge => "header_too_large",
+            Reason::HeaderTimeout => "header_timeout",
+            Reason::ClientHelloTimeout => "client_hello_timeout",
+            Reason::ClientHelloInvalid => "client_hello_invalid",
+            Reason::NotTls => "not_tls",
+            Reason::UpstreamDnsFailed => "upstream_dns_failed",
+            Reason::UpstreamConnectFailed => "upstream_connect_failed",
+            Reason::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    /// The action an event with this reason carries.
+    pub fn action(self) -> Action {
+        match self {
+            Reason::Policy | Reason::DomainFronting | Reason::SniRequired => Action::Blocked,
+            Reason::DestinationProhibited
+            | Reason::PortNotAllowed
+            | Reason::DeviceRetired
+            | Reason::DeviceLost
+            | Reason::SpoolFull
+            | Reason::ConnectionLimit => Action::Refused,
+            Reason::CredentialsMissing | Reason::CredentialsInvalid | Reason::RateLimited => Action::AuthFailed,
+            _ => Action::Error,
+        }
+    }
+}
+
+/// `labels.coverage`: a registry coverage, or `unknown` when no device was identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoverageLabel {
+    Known(Coverage),
+    Unknown,
+}
+
+impl CoverageLabel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoverageLabel::Known(c) => c.as_str(),
+            CoverageLabel::Unknown => "unknown",
+        }
+    }
+}
+
+/// The `rule.*` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    /// The matched entry (domain, exact host, pattern or CIDR).
+    pub id: String,
+    /// The ruleset title.
+    pub name: String,
+    /// The ruleset id.
+    pub ruleset: String,
+    /// The policy id.
+    pub reference: String,
+}
+
+/// The device fields of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRef {
+    pub id: Arc<str>,
+    pub organisation: Option<Arc<str>>,
+    pub owner: Option<Arc<str>>,
+}
+
+/// One SIEM event. Optional fields are omitted from the output when `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: String,
+    pub timestamp: SystemTime,
+    pub action: Action,
+    /// True for a plain-HTTP request (`event.type` `access`), false for a connection.
+    pub http: bool,
+    pub reason: Option<Reason>,
+    pub source: SocketAddr,
+    pub coverage: CoverageLabel,
+    pub destination_domain: Option<String>,
+    pub destination_ip: Option<IpAddr>,
+    pub destination_port: Option<u16>,
+    pub server_name: Option<String>,
+    pub method: Option<String>,
+    pub status_code: Option<u16>,
+    pub url: Option<String>,
+    pub device: Option<DeviceRef>,
+    pub rule: Option<RuleRef>,
+    pub duration: Option<Duration>,
+    pub source_bytes: Option<u64>,
+    pub destination_bytes: Option<u64>,
+    /// `labels.ech = "true"` when the ClientHello carried Encrypted Client Hello.
+    pub ech: bool,
+}
+
+impl Event {
+    /// A new event with a fresh, unique, time-ordered id (UUIDv7).
+    pub fn new(action: Action, source: SocketAddr) -> Event {
+        Event {
+            id: new_id(),
+            timestamp: SystemTime::now(),
+            action,
+            http: false,
+            reason: None,
+            source,
+            coverage: CoverageLabel::Unknown,
+            destination_domain: None,
+            destination_ip: None,
+            destination_port: None,
+            server_name: None,
+            method: None,
+            status_code: None,
+            url: None,
+            device: None,
+            rule: None,
+            duration: None,
+            source_bytes: None,
+            destination_bytes: None,
+            ech: false,
+        }
+    }
+}
+
+/// A fresh event id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

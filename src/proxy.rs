@@ -1,0 +1,168 @@
+//! The proxy: the listener and its accept loop, shared per-process state, and the
+//! shutdown sequence. Each accepted connection runs [`flow::serve`].
+
+mod flow;
+mod forward;
+mod head;
+mod inbound;
+mod tunnel;
+pub mod upstream;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use crate::auth::AuthLimiter;
+use crate::events::{Event, EventLog, Reason};
+use crate::respond;
+use crate::state::State;
+
+/// Where the process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// Not accepting; idle keep-alive connections close, tunnels may finish.
+    Draining,
+    /// `shutdown_grace` is over: tunnels close now (their events are still written).
+    Closing,
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub state: Arc<State>,
+    pub events: EventLog,
+    pub limiter: AuthLimiter,
+    /// Every address this process listens on (refused as destinations).
+    pub listeners: Vec<SocketAddr>,
+    pub phase: watch::Receiver<Phase>,
+}
+
+/// A bound explicit-proxy listener.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Server {
+    /// Binds `[proxy] listen` (or `listen` when given, e.g. port 0 in tests).
+    pub async fn bind(
+        state: Arc<State>,
+        events: EventLog,
+        listen: Option<SocketAddr>,
+        extra_listeners: Vec<SocketAddr>,
+        phase: watch::Receiver<Phase>,
+    ) -> io::Result<Server> {
+        let snap = state.load();
+        let addr = listen.unwrap_or(snap.config.proxy.listen);
+        let listener = bind_reuse(addr)?;
+        let mut listeners = vec![listener.local_addr()?];
+        listeners.extend(extra_listeners);
+        listeners.extend(snap.config.listeners());
+        let max = snap.config.proxy.limits.max_connections;
+        let limiter = AuthLimiter::new(snap.config.proxy.limits.auth_failures_per_minute);
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared {
+                state,
+                events,
+                limiter,
+                listeners,
+                phase,
+            }),
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts until draining starts, then waits for open connections to finish (they
+    /// are told to close when the phase turns to `Closing`).
+    pub async fn serve(self) {
+        let mut phase = self.shared.phase.clone();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => self.accepted(accepted).await,
+                _ = until(&mut phase, |p| p != Phase::Running) => break,
+            }
+        }
+        drop(self.listener);
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        // Every connection holds a slot until its event is queued.
+        let _ = self.slots.acquire_many(all).await;
+    }
+
+    async fn accepted(&self, accepted: io::Result<(TcpStream, SocketAddr)>) {
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                match self.slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        let shared = self.shared.clone();
+                        tokio::spawn(async move {
+                            flow::serve(shared, stream, peer).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => {
+                        tokio::spawn(refuse_at_capacity(self.shared.clone(), stream, peer));
+                    }
+                }
+            }
+            Err(e) if is_fd_exhaustion(&e) => {
+                // Out of file descriptors: back off instead of spinning on accept.
+                tracing::warn!(error = %e, "accept failed: out of file descriptors, backing off");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+/// Waits until the phase satisfies `f` (or the sender is gone).
+pub(crate) async fn until(phase: &mut watch::Receiver<Phase>, f: impl Fn(Phase) -> bool) {
+    let _ = phase.wait_for(|p| f(*p)).await;
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Linux.
+    matches!(e.raw_os_error(), Some(23) | Some(24))
+}
+
+/// Binds with `SO_REUSEADDR` (restart without waiting for TIME_WAIT).
+fn bind_reuse(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Over `max_connections`: a 503 and a `refused` event, then close.
+async fn refuse_at_capacity(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+    let snap = shared.state.load();
+    let mut event = Event::new(Reason::ConnectionLimit.action(), peer);
+    event.reason = Some(Reason::ConnectionLimit);
+    let response = respond::refusal(Reason::ConnectionLimit, &event.id, false);
+    shared
+        .events
+        .record(&snap.config.privacy, &snap.config.proxy.name, event)
+        .await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&response)).await;
+}

@@ -1,0 +1,428 @@
+//! Plain HTTP: absolute-form `http://` requests are decided on their host, then sent
+//! upstream in origin-form with hop-by-hop headers and `Proxy-Authorization` removed.
+//! Bodies stream both ways with their framing checked; the upstream connection is kept
+//! for the next request to the same host and port.
+
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::flow::{Ctx, Io, Target, Who};
+use super::head::{self, Framing, RequestHead};
+use super::inbound::{invalid, Inbound};
+use super::upstream::{self, UpstreamError};
+use crate::events::{Action, Reason};
+use crate::policy;
+use crate::respond::{self, BlockFacts};
+
+/// Longest response head accepted from an origin.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Longest chunk-size or trailer line.
+const MAX_LINE: usize = 8 * 1024;
+
+/// Headers that belong to one hop and are never forwarded.
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// An open upstream connection, kept between requests to the same origin.
+#[derive(Debug)]
+pub(super) struct Upstream {
+    host: String,
+    port: u16,
+    stream: TcpStream,
+    inbound: Inbound,
+}
+
+/// Forwards one request. Returns true when the client connection stays open.
+pub(super) async fn run(ctx: &Ctx, io: &mut Io, head: &RequestHead, target: &Target, who: Who<'_>, started: Instant) -> bool {
+    let now = time::OffsetDateTime::now_utc();
+    let url = format!("http://{}", &head.target()[7..]);
+    let mut event = ctx.event(Action::Allowed, Some(target), Some(&who));
+    event.http = true;
+    event.method = Some(head.method().to_owned());
+    event.url = Some(url);
+    let framing = match head.framing() {
+        Ok(f) => f,
+        Err(reason) => return ctx.refuse(io, event, reason, None).await,
+    };
+    let subject = who.subject();
+    let decision = ctx.snap.decide(&subject, &target.host, now);
+    ctx.apply(&mut event, &decision);
+    if decision.action == policy::Action::Block {
+        event.reason = Some(Reason::Policy);
+        event.status_code = Some(403);
+        let page = block_page(ctx, head, &event, target);
+        ctx.record(event).await;
+        let _ = io.client.write_all(&page).await;
+        let _ = io.client.shutdown().await;
+        return false;
+    }
+
+    let reuse = io
+        .upstream
+        .take()
+        .filter(|u| u.host == target.host.as_str() && u.port == target.port && still_open(&u.stream));
+    let mut up = match reuse {
+        Some(u) => u,
+        None => match upstream::connect(&ctx.snap, &ctx.shared.listeners, &subject, &target.host, target.port, now).await {
+            Ok((stream, _)) => Upstream {
+                host: target.host.as_str().to_owned(),
+                port: target.port,
+                stream,
+                inbound: Inbound::new(),
+            },
+            Err(e) => {
+                let reason = match e {
+                    UpstreamError::Dns => Reason::UpstreamDnsFailed,
+                    UpstreamError::Refused => Reason::UpstreamConnectFailed,
+                    UpstreamError::Timeout => Reason::UpstreamTimeout,
+                    UpstreamError::Prohibited(ip) => {
+                        event.destination_ip = Some(ip);
+                        Reason::DestinationProhibited
+                    }
+                    UpstreamError::Blocked(d, ip) => {
+                        event.destination_ip = Some(ip);
+                        ctx.apply(&mut event, &d);
+                        Reason::Policy
+                    }
+                };
+                event.duration = Some(started.elapsed());
+                return ctx.refuse(io, event, reason, None).await;
+            }
+        },
+    };
+    if let Ok(addr) = up.stream.peer_addr() {
+        event.destination_ip = Some(addr.ip());
+    }
+
+    let request_head = rewrite_request(head, target, framing);
+    let client_keep = head.version == 1 && !head.connection_has("close");
+    let head_only = head.method() == "HEAD";
+    let (mut cr, mut cw) = io.client.split();
+    let (mut ur, mut uw) = up.stream.split();
+    let upload = async {
+        uw.write_all(&request_head).await?;
+        let n = relay_body(&mut io.inbound, &mut cr, &mut uw, framing).await?;
+        Ok::<u64, std::io::Error>(head.head_len() as u64 + n)
+    };
+    let download = relay_response(&mut up.inbound, &mut ur, &mut cw, head_only, client_keep);
+    let (sent, received) = tokio::join!(upload, download);
+    event.duration = Some(started.elapsed());
+    event.source_bytes = Some(*sent.as_ref().unwrap_or(&0));
+    let keep = match received {
+        Ok(r) => {
+            event.status_code = Some(r.status);
+            event.destination_bytes = Some(r.bytes);
+            if r.upstream_reusable && sent.is_ok() {
+                io.upstream = Some(up);
+            }
+            r.client_keep && sent.is_ok()
+        }
+        Err(ResponseError::BeforeHead) => {
+            return ctx.refuse(io, event, Reason::UpstreamConnectFailed, None).await;
+        }
+        Err(ResponseError::AfterHead { status, bytes }) => {
+            event.status_code = Some(status);
+            event.destination_bytes = Some(bytes);
+            false
+        }
+    };
+    if decision.action == policy::Action::Warn {
+        event.action = Action::Advised;
+    }
+    ctx.record(event).await;
+    if !keep {
+        let _ = io.client.shutdown().await;
+    }
+    keep
+}
+
+/// The block page (HTML in the user's language, or JSON).
+fn block_page(ctx: &Ctx, head: &RequestHead, event: &crate::events::Event, target: &Target) -> Vec<u8> {
+    let policy = event
+        .rule
+        .as_ref()
+        .and_then(|r| ctx.snap.policies.iter().find(|p| p.id == r.reference));
+    let rule = event.rule.as_ref();
+    let facts = BlockFacts {
+        event_id: &event.id,
+        action: "blocked",
+        host: target.host.as_str(),
+        policy_id: policy.map_or("", |p| p.id.as_str()),
+        policy_title: policy.map_or("", |p| p.title.as_str()),
+        policy_reference: policy.map_or("", |p| p.reference.as_str()),
+        ruleset: rule.map_or("", |r| r.ruleset.as_str()),
+        rule: rule.map_or("", |r| r.id.as_str()),
+        contact: &ctx.snap.config.contact,
+    };
+    respond::block_page(Reason::Policy, &facts, head.get_str("accept"), head.get_str("accept-language"))
+}
+
+/// A kept upstream connection that the origin has closed reads as end-of-stream.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    match stream.try_read(&mut probe) {
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        Ok(_) => false,
+    }
+}
+
+/// The request head sent upstream: origin-form, hop-by-hop headers (and those the
+/// `Connection` header names) removed, framing restated.
+fn rewrite_request(head: &RequestHead, target: &Target, framing: Framing) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.head_len() + 64);
+    out.extend_from_slice(head.method().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.path.as_deref().unwrap_or("/").as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let named: Vec<String> = head
+        .all("connection")
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    for (name, value) in head.headers() {
+        let lower = name.to_ascii_lowercase();
+        if HOP_BY_HOP.contains(&lower.as_str()) || named.contains(&lower) {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::None => {}
+        Framing::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Relays a body in its framing. Returns the bytes relayed.
+async fn relay_body<R, W>(inbound: &mut Inbound, r: &mut R, w: &mut W, framing: Framing) -> std::io::Result<u64>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    match framing {
+        Framing::None => Ok(0),
+        Framing::Length(n) => inbound.copy_exact(r, w, n).await.map(|_| n),
+        Framing::Chunked => relay_chunked(inbound, r, w).await,
+    }
+}
+
+/// Relays a chunked body verbatim, checking its framing (sizes, CRLFs, trailers).
+async fn relay_chunked<R, W>(inbound: &mut Inbound, r: &mut R, w: &mut W) -> std::io::Result<u64>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut total = 0u64;
+    loop {
+        let n = inbound.line(r, MAX_LINE).await?;
+        let line = &inbound.data()[..n];
+        let size_text = line[..n - 2].split(|&b| b == b';').next().unwrap_or(b"");
+        let size_text = std::str::from_utf8(size_text).map_err(|_| invalid("bad chunk size"))?.trim_end();
+        if size_text.is_empty() || size_text.len() > 15 || !size_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid("bad chunk size"));
+        }
+        let size = u64::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+        w.write_all(line).await?;
+        inbound.consume(n);
+        total += n as u64;
+        if size == 0 {
+            // Trailer section, ended by an empty line.
+            loop {
+                let n = inbound.line(r, MAX_LINE).await?;
+                w.write_all(&inbound.data()[..n]).await?;
+                inbound.consume(n);
+                total += n as u64;
+                if n == 2 {
+                    return Ok(total);
+                }
+            }
+        }
+        inbound.copy_exact(r, w, size).await?;
+        let n = inbound.line(r, MAX_LINE).await?;
+        if n != 2 {
+            return Err(invalid("chunk not followed by CRLF"));
+        }
+        w.write_all(b"\r\n").await?;
+        inbound.consume(2);
+        total += size + 2;
+    }
+}
+
+struct ResponseDone {
+    status: u16,
+    bytes: u64,
+    client_keep: bool,
+    upstream_reusable: bool,
+}
+
+enum ResponseError {
+    /// Nothing was sent to the client: a 502 can still be answered.
+    BeforeHead,
+    /// The head was sent; the connection can only be closed.
+    AfterHead { status: u16, bytes: u64 },
+}
+
+/// Reads the response (forwarding 1xx interim responses), rewrites its head and relays
+/// its body.
+async fn relay_response<R, W>(inbound: &mut Inbound, r: &mut R, w: &mut W, head_only: bool, client_keep: bool) -> Result<ResponseDone, ResponseError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut bytes = 0u64;
+    loop {
+        let parsed = read_response_head(inbound, r).await.map_err(|_| {
+            if bytes == 0 {
+                ResponseError::BeforeHead
+            } else {
+                ResponseError::AfterHead { status: 0, bytes }
+            }
+        })?;
+        let status = parsed.status;
+        let after = |bytes| ResponseError::AfterHead { status, bytes };
+        if (100..200).contains(&status) && status != 101 {
+            w.write_all(&parsed.rewritten(None, true)).await.map_err(|_| after(bytes))?;
+            bytes += parsed.len as u64;
+            continue;
+        }
+        let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
+        let framing = if no_body {
+            Some(Framing::None)
+        } else {
+            parsed.framing.ok()
+        };
+        // No usable framing: the body runs until the origin closes.
+        let keep = client_keep && framing.is_some() && status != 101;
+        let upstream_reusable = framing.is_some() && !parsed.close;
+        w.write_all(&parsed.rewritten(framing, keep)).await.map_err(|_| after(bytes))?;
+        bytes += parsed.len as u64;
+        let body = match framing {
+            Some(f) => relay_body(inbound, r, w, f).await,
+            None => inbound.copy_to_end(r, w).await,
+        };
+        bytes += body.map_err(|_| after(bytes))?;
+        w.flush().await.map_err(|_| after(bytes))?;
+        return Ok(ResponseDone {
+            status,
+            bytes,
+            client_keep: keep,
+            upstream_reusable,
+        });
+    }
+}
+
+struct ResponseHead {
+    status: u16,
+    reason: String,
+    headers: Vec<(String, Vec<u8>)>,
+    framing: Result<Framing, Reason>,
+    close: bool,
+    len: usize,
+}
+
+impl ResponseHead {
+    fn rewritten(&self, framing: Option<Framing>, keep: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len + 32);
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(self.status.to_string().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        match framing {
+            Some(Framing::Length(n)) => {
+                out.extend_from_slice(b"Content-Length: ");
+                out.extend_from_slice(n.to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Some(Framing::Chunked) => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            Some(Framing::None) | None => {}
+        }
+        if self.status >= 200 && !keep {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+}
+
+async fn read_response_head<R: AsyncRead + Unpin>(inbound: &mut Inbound, r: &mut R) -> std::io::Result<ResponseHead> {
+    loop {
+        if !inbound.is_empty() {
+            let mut slots = [httparse::EMPTY_HEADER; 128];
+            let mut resp = httparse::Response::new(&mut slots);
+            match resp.parse(inbound.data()) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let status = resp.code.ok_or_else(|| invalid("no status"))?;
+                    let version = resp.version.unwrap_or(1);
+                    let lengths = resp.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length")).map(|h| h.value);
+                    let codings = resp.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding")).map(|h| h.value);
+                    let framing = head::body_framing(lengths, codings, version);
+                    let mut close = version == 0;
+                    let mut named = Vec::new();
+                    for h in resp.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("connection")) {
+                        for t in String::from_utf8_lossy(h.value).split(',') {
+                            let t = t.trim().to_ascii_lowercase();
+                            close |= t == "close";
+                            named.push(t);
+                        }
+                    }
+                    let headers = resp
+                        .headers
+                        .iter()
+                        .filter(|h| {
+                            let lower = h.name.to_ascii_lowercase();
+                            !HOP_BY_HOP.contains(&lower.as_str()) && !named.contains(&lower)
+                        })
+                        .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                        .collect();
+                    let head = ResponseHead {
+                        status,
+                        reason: resp.reason.unwrap_or("").to_owned(),
+                        headers,
+                        framing,
+                        close,
+                        len: n,
+                    };
+                    inbound.consume(n);
+                    return Ok(head);
+                }
+                Ok(httparse::Status::Partial) if inbound.data().len() >= MAX_RESPONSE_HEAD => {
+                    return Err(invalid("response head too large"))
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(_) => return Err(invalid("malformed response head")),
+            }
+        }
+        if inbound.fill(r).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}

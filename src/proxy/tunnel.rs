@@ -1,0 +1,242 @@
+//! CONNECT: port and address checks, the decision on the CONNECT host, the 200, the
+//! ClientHello (read whole, however fragmented) and a second decision on its SNI before
+//! any upstream connection, then the relay. After the 200 a refusal is a TLS alert.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::flow::{Ctx, Io, Target, Who};
+use super::upstream::{self, UpstreamError};
+use super::Phase;
+use crate::events::{Action, Event, Reason};
+use crate::host::Host;
+use crate::policy;
+use crate::registry::Coverage;
+use crate::tls::client_hello::{self, Alert, Parsed};
+
+const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+/// Relay buffer per direction.
+const RELAY_BUF: usize = 16 * 1024;
+
+/// What the first bytes after the 200 said.
+enum Hello {
+    /// A ClientHello (SNI, ECH).
+    Tls { sni: Option<String>, ech: bool },
+    /// Not TLS, let through by `allow_non_tls_tunnels`.
+    Opaque,
+    /// The client closed without sending anything.
+    Closed,
+}
+
+pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, started: Instant) {
+    let cfg = &ctx.snap.config.proxy;
+    let now = time::OffsetDateTime::now_utc();
+    let mut event = ctx.event(Action::Allowed, Some(target), Some(&who));
+    if !cfg.connect_ports.contains(&target.port) {
+        ctx.refuse(io, event, Reason::PortNotAllowed, None).await;
+        return;
+    }
+    if let Some(ip) = target.host.ip() {
+        if upstream::prohibited(cfg, &ctx.shared.listeners, SocketAddr::new(ip, target.port)) {
+            ctx.refuse(io, event, Reason::DestinationProhibited, None).await;
+            return;
+        }
+    }
+    let subject = who.subject();
+    let connect_decision = ctx.snap.decide(&subject, &target.host, now);
+    if connect_decision.action == policy::Action::Block {
+        ctx.apply(&mut event, &connect_decision);
+        ctx.refuse(io, event, Reason::Policy, None).await;
+        return;
+    }
+    if io.client.write_all(ESTABLISHED).await.is_err() {
+        return;
+    }
+
+    // After the 200: every refusal is an event plus (once a ClientHello was read) an alert.
+    let hello = match read_hello(ctx, io).await {
+        Ok(h) => h,
+        Err(reason) => return fail(ctx, io, event, reason, None, started).await,
+    };
+    let mut decision = connect_decision;
+    let mut hello_read = false;
+    match &hello {
+        Hello::Tls { sni, ech } => {
+            hello_read = true;
+            event.ech = *ech;
+            if let Some(sni) = sni {
+                let Ok(sni_host) = Host::parse(sni) else {
+                    event.server_name = Some(sni.clone());
+                    return fail(ctx, io, event, Reason::ClientHelloInvalid, Some(Alert::InternalError), started).await;
+                };
+                event.server_name = Some(sni_host.as_str().to_owned());
+                let sni_decision = ctx.snap.decide(&subject, &sni_host, now);
+                if sni_decision.action == policy::Action::Block {
+                    ctx.apply(&mut event, &sni_decision);
+                    let fronting = sni_host != target.host && target.host.name().is_some();
+                    let reason = if fronting { Reason::DomainFronting } else { Reason::Policy };
+                    return fail(ctx, io, event, reason, Some(Alert::AccessDenied), started).await;
+                }
+                if sni_decision.action > decision.action {
+                    decision = sni_decision;
+                }
+            }
+        }
+        Hello::Opaque | Hello::Closed => {}
+    }
+    let no_sni = !matches!(&hello, Hello::Tls { sni: Some(_), .. });
+    if no_sni && cfg.require_sni_for_covered && subject.coverage() == Coverage::Covered && !matches!(hello, Hello::Closed) {
+        let alert = hello_read.then_some(Alert::AccessDenied);
+        return fail(ctx, io, event, Reason::SniRequired, alert, started).await;
+    }
+    ctx.apply(&mut event, &decision);
+    if matches!(hello, Hello::Closed) {
+        event.duration = Some(started.elapsed());
+        event.source_bytes = Some(0);
+        event.destination_bytes = Some(0);
+        ctx.record(event).await;
+        return;
+    }
+
+    let conn = upstream::connect(&ctx.snap, &ctx.shared.listeners, &subject, &target.host, target.port, now).await;
+    let (mut upstream, addr) = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            let (reason, alert) = match e {
+                UpstreamError::Dns => (Reason::UpstreamDnsFailed, Alert::InternalError),
+                UpstreamError::Refused => (Reason::UpstreamConnectFailed, Alert::InternalError),
+                UpstreamError::Timeout => (Reason::UpstreamTimeout, Alert::InternalError),
+                UpstreamError::Prohibited(ip) => {
+                    event.destination_ip = Some(ip);
+                    (Reason::DestinationProhibited, Alert::AccessDenied)
+                }
+                UpstreamError::Blocked(d, ip) => {
+                    event.destination_ip = Some(ip);
+                    ctx.apply(&mut event, &d);
+                    (Reason::Policy, Alert::AccessDenied)
+                }
+            };
+            let alert = hello_read.then_some(alert);
+            return fail(ctx, io, event, reason, alert, started).await;
+        }
+    };
+    event.destination_ip = Some(addr.ip());
+    if ctx.snap.config.log.tunnel_open_events {
+        let mut open = event.clone();
+        open.id = crate::events::new_id();
+        ctx.record(open).await;
+    }
+    let replay = io.inbound.take_all();
+    let replayed = replay.len() as u64;
+    if upstream.write_all(&replay).await.is_err() {
+        event.duration = Some(started.elapsed());
+        return fail(ctx, io, event, Reason::UpstreamConnectFailed, hello_read.then_some(Alert::InternalError), started).await;
+    }
+    let idle = ctx.snap.config.proxy.limits.idle_timeout;
+    let (up, down) = relay(&mut io.client, &mut upstream, idle, ctx.shared.phase.clone()).await;
+    event.duration = Some(started.elapsed());
+    event.source_bytes = Some(replayed + up);
+    event.destination_bytes = Some(down);
+    ctx.record(event).await;
+}
+
+/// A refusal or failure after the 200: event first, then the alert (if a ClientHello
+/// was read), then close.
+async fn fail(ctx: &Ctx, io: &mut Io, mut event: Event, reason: Reason, alert: Option<Alert>, started: Instant) {
+    event.reason = Some(reason);
+    event.action = reason.action();
+    event.duration = Some(started.elapsed());
+    ctx.record(event).await;
+    if let Some(alert) = alert {
+        let _ = io.client.write_all(&client_hello::alert_record(alert)).await;
+    }
+    let _ = io.client.shutdown().await;
+}
+
+/// Reads until a whole ClientHello is buffered (or the bytes are not TLS).
+async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, Reason> {
+    let limits = &ctx.snap.config.proxy.limits;
+    let deadline = tokio::time::Instant::now() + limits.client_hello_timeout;
+    loop {
+        if !io.inbound.is_empty() {
+            match client_hello::parse(io.inbound.data(), limits.client_hello_bytes) {
+                Ok(Parsed::Done(h)) => {
+                    return Ok(Hello::Tls {
+                        sni: h.server_name,
+                        ech: h.ech,
+                    })
+                }
+                Ok(Parsed::NeedMore) => {}
+                Err(client_hello::Error::NotTls) if ctx.snap.config.proxy.allow_non_tls_tunnels => return Ok(Hello::Opaque),
+                Err(client_hello::Error::NotTls) => return Err(Reason::NotTls),
+                Err(_) => return Err(Reason::ClientHelloInvalid),
+            }
+        }
+        match tokio::time::timeout_at(deadline, io.inbound.fill(&mut io.client)).await {
+            Err(_) => return Err(Reason::ClientHelloTimeout),
+            Ok(Ok(0)) | Ok(Err(_)) if io.inbound.is_empty() => return Ok(Hello::Closed),
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(Reason::ClientHelloInvalid),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Copies both ways until both sides are done, the tunnel is idle for `idle`, or the
+/// proxy is closing. Returns (client→upstream, upstream→client) bytes.
+async fn relay(client: &mut TcpStream, upstream: &mut TcpStream, idle: Duration, mut phase: watch::Receiver<Phase>) -> (u64, u64) {
+    let start = tokio::time::Instant::now();
+    let last = AtomicU64::new(0);
+    let up = AtomicU64::new(0);
+    let down = AtomicU64::new(0);
+    let (mut cr, mut cw) = client.split();
+    let (mut ur, mut uw) = upstream.split();
+    let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    let copy = async {
+        tokio::join!(
+            pump(&mut cr, &mut uw, &up, &touch),
+            pump(&mut ur, &mut cw, &down, &touch),
+        )
+    };
+    let watchdog = async {
+        loop {
+            let since = Duration::from_millis(last.load(Ordering::Relaxed));
+            let due = start + since + idle;
+            if tokio::time::Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+    };
+    tokio::select! {
+        _ = copy => {}
+        _ = watchdog => {}
+        _ = super::until(&mut phase, |p| p == Phase::Closing) => {}
+    }
+    (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
+}
+
+/// One direction: read, write, count; at end of stream, half-close the writer.
+async fn pump<R, W>(r: &mut R, w: &mut W, count: &AtomicU64, touch: &impl Fn())
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; RELAY_BUF];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        touch();
+    }
+    let _ = w.shutdown().await;
+}

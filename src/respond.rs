@@ -1,0 +1,163 @@
+//! Every refusal the client sees, made in one place: status line, `Proxy-Status`
+//! (RFC 9209), `Slagboom-Event-Id`, `Proxy-Authenticate` for 407, and the block page.
+//! Refusals after a CONNECT's 200 are TLS alerts instead (`tls::client_hello`).
+
+pub mod block_page;
+
+use crate::events::Reason;
+
+pub use block_page::{BlockFacts, Lang};
+
+/// Status code, reason phrase and RFC 9209 error type for a refusal.
+pub fn status(reason: Reason) -> (u16, &'static str, &'static str) {
+    match reason {
+        Reason::Policy | Reason::DomainFronting | Reason::SniRequired => (403, "Forbidden", "http_request_denied"),
+        Reason::DestinationProhibited => (403, "Forbidden", "destination_ip_prohibited"),
+        Reason::PortNotAllowed | Reason::DeviceRetired | Reason::DeviceLost => (403, "Forbidden", "http_request_denied"),
+        Reason::SpoolFull => (503, "Service Unavailable", "proxy_internal_error"),
+        Reason::ConnectionLimit => (503, "Service Unavailable", "connection_limit_reached"),
+        Reason::CredentialsMissing | Reason::CredentialsInvalid => {
+            (407, "Proxy Authentication Required", "http_request_denied")
+        }
+        Reason::RateLimited => (429, "Too Many Requests", "http_request_denied"),
+        Reason::HeaderTooLarge => (431, "Request Header Fields Too Large", "http_request_error"),
+        Reason::HeaderTimeout => (408, "Request Timeout", "http_request_error"),
+        Reason::UpstreamDnsFailed => (502, "Bad Gateway", "dns_error"),
+        Reason::UpstreamConnectFailed => (502, "Bad Gateway", "connection_refused"),
+        Reason::UpstreamTimeout => (504, "Gateway Timeout", "connection_timeout"),
+        Reason::BadRequest | Reason::ClientHelloTimeout | Reason::ClientHelloInvalid | Reason::NotTls => {
+            (400, "Bad Request", "http_request_error")
+        }
+    }
+}
+
+/// A short plain-text explanation for refusals that have no block page.
+fn text(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Policy | Reason::DomainFronting | Reason::SniRequired => "This destination is blocked by policy.",
+        Reason::DestinationProhibited => "This destination address is not allowed through the proxy.",
+        Reason::PortNotAllowed => "Tunnels to this port are not allowed.",
+        Reason::DeviceRetired => "This device is registered as retired.",
+        Reason::DeviceLost => "This device is registered as lost.",
+        Reason::SpoolFull => "The proxy cannot record events right now.",
+        Reason::ConnectionLimit => "The proxy is at its connection limit.",
+        Reason::CredentialsMissing => "Proxy authentication is required.",
+        Reason::CredentialsInvalid => "The proxy credentials are not valid.",
+        Reason::RateLimited => "Too many failed authentication attempts; try again in a minute.",
+        Reason::HeaderTooLarge => "The request header is too large.",
+        Reason::HeaderTimeout => "The request header was not received in time.",
+        Reason::UpstreamDnsFailed => "The destination name could not be resolved.",
+        Reason::UpstreamConnectFailed => "The destination refused or reset the connection.",
+        Reason::UpstreamTimeout => "The destination did not answer in time.",
+        Reason::BadRequest | Reason::ClientHelloTimeout | Reason::ClientHelloInvalid | Reason::NotTls => {
+            "The request is malformed."
+        }
+    }
+}
+
+/// A complete refusal response with a plain-text body.
+pub fn refusal(reason: Reason, event_id: &str, keep_alive: bool) -> Vec<u8> {
+    let mut body = String::with_capacity(160);
+    body.push_str("slagboom: ");
+    body.push_str(text(reason));
+    body.push_str("\nEvent ID: ");
+    body.push_str(event_id);
+    body.push('\n');
+    response(reason, event_id, keep_alive, "text/plain; charset=utf-8", None, body.as_bytes())
+}
+
+/// The 403 block page for a plain-HTTP request: HTML in the user's language, or JSON
+/// when the client asks for it.
+pub fn block_page(
+    reason: Reason,
+    facts: &BlockFacts<'_>,
+    accept: Option<&str>,
+    accept_language: Option<&str>,
+) -> Vec<u8> {
+    if block_page::wants_json(accept) {
+        let body = block_page::json(facts);
+        response(reason, facts.event_id, false, "application/json", None, body.as_bytes())
+    } else {
+        let lang = Lang::negotiate(accept_language);
+        let body = block_page::html(lang, facts);
+        response(reason, facts.event_id, false, "text/html; charset=utf-8", Some(lang), body.as_bytes())
+    }
+}
+
+fn response(
+    reason: Reason,
+    event_id: &str,
+    keep_alive: bool,
+    content_type: &str,
+    lang: Option<Lang>,
+    body: &[u8],
+) -> Vec<u8> {
+    let (code, phrase, kind) = status(reason);
+    let mut out = Vec::with_capacity(320 + body.len());
+    let mut push = |s: &str| out.extend_from_slice(s.as_bytes());
+    push("HTTP/1.1 ");
+    push(&code.to_string());
+    push(" ");
+    push(phrase);
+    push("\r\nProxy-Status: slagboom; error=");
+    push(kind);
+    push("; details=\"");
+    push(event_id);
+    push("\"\r\nSlagboom-Event-Id: ");
+    push(event_id);
+    push("\r\n");
+    if code == 407 {
+        push("Proxy-Authenticate: Basic realm=\"slagboom\"\r\n");
+    }
+    if code == 429 {
+        push("Retry-After: 60\r\n");
+    }
+    if let Some(lang) = lang {
+        push("Content-Language: ");
+        push(lang.code());
+        push("\r\nVary: Accept, Accept-Language\r\n");
+    }
+    push("Cache-Control: no-store\r\nContent-Type: ");
+    push(content_type);
+    push("\r\nContent-Length: ");
+    push(&body.len().to_string());
+    push(if keep_alive { "\r\n\r\n" } else { "\r\nConnection: close\r\n\r\n" });
+    out.extend_from_slice(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(bytes: &[u8]) -> String {
+        let s = String::from_utf8_lossy(bytes);
+        s.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn refusals_carry_event_id_and_proxy_status() {
+        let r = refusal(Reason::DestinationProhibited, "ev-1", false);
+        let h = head(&r);
+        assert!(h.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{h}");
+        assert!(h.contains("Proxy-Status: slagboom; error=destination_ip_prohibited; details=\"ev-1\""));
+        assert!(h.contains("Slagboom-Event-Id: ev-1"));
+        assert!(h.contains("Connection: close"));
+        let r = refusal(Reason::CredentialsMissing, "ev-2", true);
+        let h = head(&r);
+        assert!(h.starts_with("HTTP/1.1 407 "));
+        assert!(h.contains("Proxy-Authenticate: Basic realm=\"slagboom\""));
+        assert!(!h.contains("Connection: close"));
+    }
+
+    #[test]
+    fn body_length_matches() {
+        for reason in [Reason::RateLimited, Reason::HeaderTooLarge, Reason::UpstreamTimeout] {
+            let r = refusal(reason, "x", false);
+            let text = String::from_utf8(r).unwrap();
+            let (h, body) = text.split_once("\r\n\r\n").unwrap();
+            let len: usize = h.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
+            assert_eq!(len, body.len());
+        }
+    }
+}

@@ -1,0 +1,1225 @@
+//! The block page a user sees when the proxy refuses a plain HTTP request,
+//! and its JSON twin for API clients.
+//!
+//! * [`Lang::negotiate`] picks Dutch, French, German or English from the
+//!   `Accept-Language` request header (English is the fallback).
+//! * [`html`] renders a small, self-contained HTML5 document: inline CSS, no
+//!   external resources, no JavaScript.
+//! * [`json`] renders the same facts as a fixed-shape JSON object.
+//! * [`wants_json`] decides from the `Accept` header which of the two to send.
+//!
+//! Every string in [`BlockFacts`] is untrusted (it comes from configuration,
+//! the policy registry or the request itself) and is escaped on output. The
+//! header parsers never panic and look at no more than the first
+//! 32 list elements of a header.
+//!
+//! Rendering is done with a single pre-sized `String` and `push_str`; there is
+//! no `format!` on the hot path.
+
+/// Header list elements beyond this many are ignored, which bounds the work
+/// done for hostile headers.
+const MAX_LIST_ELEMENTS: usize = 32;
+
+/// `q=1` expressed in thousandths, the resolution of an HTTP `qvalue`.
+const Q_ONE: u16 = 1000;
+
+/// Language of a block page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Dutch (Belgian usage).
+    Nl,
+    /// French (Belgian usage).
+    Fr,
+    /// German.
+    De,
+    /// English, the fallback.
+    En,
+}
+
+impl Lang {
+    const ALL: [Lang; 4] = [Lang::Nl, Lang::Fr, Lang::De, Lang::En];
+
+    /// Picks the language from an `Accept-Language` header (RFC 9110
+    /// §12.5.4).
+    ///
+    /// The header is a weighted list; `q=0` means "not acceptable". Language
+    /// ranges are matched on their primary subtag, case-insensitively
+    /// (`nl-BE` -> [`Lang::Nl`], `fr-BE` -> [`Lang::Fr`], `de-DE` ->
+    /// [`Lang::De`], `en-GB` -> [`Lang::En`]); `*` is ignored. The supported
+    /// language with the highest q wins, ties going to the one listed first.
+    /// Malformed list elements (bad language range, bad or overly precise q
+    /// value, parameters other than `q`) are skipped. English is returned
+    /// when nothing matches or the header is absent or malformed.
+    ///
+    /// Never panics; only the first 32 list elements are examined.
+    pub fn negotiate(accept_language: Option<&str>) -> Lang {
+        let Some(header) = accept_language else {
+            return Lang::En;
+        };
+        let mut best: Option<(u16, Lang)> = None;
+        for element in header.split(',').take(MAX_LIST_ELEMENTS) {
+            let Some((range, q)) = parse_language_element(element) else {
+                continue;
+            };
+            if q == 0 {
+                continue;
+            }
+            let Some(lang) = primary_subtag(range).and_then(Lang::from_primary_subtag) else {
+                continue;
+            };
+            let better = match best {
+                Some((best_q, _)) => q > best_q,
+                None => true,
+            };
+            if better {
+                best = Some((q, lang));
+            }
+        }
+        match best {
+            Some((_, lang)) => lang,
+            None => Lang::En,
+        }
+    }
+
+    /// The ISO 639-1 code, as used in `<html lang="..">`: `"nl"`, `"fr"`,
+    /// `"de"` or `"en"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Nl => "nl",
+            Lang::Fr => "fr",
+            Lang::De => "de",
+            Lang::En => "en",
+        }
+    }
+
+    fn from_primary_subtag(primary: &str) -> Option<Lang> {
+        Lang::ALL
+            .into_iter()
+            .find(|lang| primary.eq_ignore_ascii_case(lang.code()))
+    }
+
+    fn text(self) -> &'static Text {
+        match self {
+            Lang::Nl => &NL,
+            Lang::Fr => &FR,
+            Lang::De => &DE,
+            Lang::En => &EN,
+        }
+    }
+}
+
+/// What a block page says. All strings are untrusted (they come from
+/// config/registry/request) and must be escaped.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockFacts<'a> {
+    /// Identifier of the log event for this refusal.
+    pub event_id: &'a str,
+    /// `"blocked"` or `"refused"`.
+    pub action: &'a str,
+    /// The blocked destination host.
+    pub host: &'a str,
+    /// Identifier of the policy that caused the block.
+    pub policy_id: &'a str,
+    /// Human-readable title of that policy.
+    pub policy_title: &'a str,
+    /// Legal or administrative reference of the policy, e.g.
+    /// "National Security Council decision, 2023-03-10".
+    pub policy_reference: &'a str,
+    /// Name of the ruleset that matched.
+    pub ruleset: &'a str,
+    /// Name of the rule that matched.
+    pub rule: &'a str,
+    /// Helpdesk contact from config.
+    pub contact: &'a str,
+}
+
+/// Fixed wording of the page in one language. All fields are trusted HTML.
+#[derive(Debug)]
+struct Text {
+    title: &'static str,
+    funded: &'static str,
+    access_to: &'static str,
+    is_blocked: &'static str,
+    policy_open: &'static str,
+    policy_close: &'static str,
+    sentence_end: &'static str,
+    colon: &'static str,
+    event_id: &'static str,
+    quote_id: &'static str,
+    helpdesk: &'static str,
+    decision: &'static str,
+    blocked: &'static str,
+    refused: &'static str,
+    policy: &'static str,
+    rule: &'static str,
+}
+
+const EN: Text = Text {
+    title: "Access blocked",
+    funded: "This device is funded by your organisation.",
+    access_to: "Access to ",
+    is_blocked: " is blocked",
+    policy_open: " under the policy \u{201c}",
+    policy_close: "\u{201d}",
+    sentence_end: ".",
+    colon: ": ",
+    event_id: "Event ID",
+    quote_id: "Please quote this ID when you contact the helpdesk.",
+    helpdesk: "Helpdesk",
+    decision: "Decision",
+    blocked: "blocked",
+    refused: "refused",
+    policy: "Policy",
+    rule: "Rule",
+};
+
+const NL: Text = Text {
+    title: "Toegang geblokkeerd",
+    funded: "Dit toestel wordt gefinancierd door uw organisatie.",
+    access_to: "De toegang tot ",
+    is_blocked: " is geblokkeerd",
+    policy_open: " op grond van het beleid \u{201c}",
+    policy_close: "\u{201d}",
+    sentence_end: ".",
+    colon: ": ",
+    event_id: "Gebeurtenis-ID",
+    quote_id: "Vermeld deze code als u contact opneemt met de helpdesk.",
+    helpdesk: "Helpdesk",
+    decision: "Beslissing",
+    blocked: "geblokkeerd",
+    refused: "geweigerd",
+    policy: "Beleid",
+    rule: "Regel",
+};
+
+const FR: Text = Text {
+    title: "Accès bloqué",
+    funded: "Cet appareil est financé par votre organisation.",
+    access_to: "L'accès à ",
+    is_blocked: " est bloqué",
+    policy_open: " en vertu de la politique «&nbsp;",
+    policy_close: "&nbsp;»",
+    sentence_end: ".",
+    colon: "&nbsp;: ",
+    event_id: "Identifiant de l'événement",
+    quote_id: "Veuillez mentionner cet identifiant lorsque vous contactez le helpdesk.",
+    helpdesk: "Helpdesk",
+    decision: "Décision",
+    blocked: "blocage",
+    refused: "refus",
+    policy: "Politique",
+    rule: "Règle",
+};
+
+const DE: Text = Text {
+    title: "Zugriff gesperrt",
+    funded: "Dieses Gerät wird von Ihrer Organisation finanziert.",
+    access_to: "Der Zugriff auf ",
+    is_blocked: " ist",
+    policy_open: " gemäß der Richtlinie \u{201e}",
+    policy_close: "\u{201c}",
+    sentence_end: " gesperrt.",
+    colon: ": ",
+    event_id: "Ereignis-ID",
+    quote_id: "Bitte geben Sie diese ID an, wenn Sie sich an den Helpdesk wenden.",
+    helpdesk: "Helpdesk",
+    decision: "Entscheidung",
+    blocked: "gesperrt",
+    refused: "abgelehnt",
+    policy: "Richtlinie",
+    rule: "Regel",
+};
+
+const CSS: &str = "body{margin:0;padding:1rem;font:16px/1.5 system-ui,sans-serif;\
+background:#f3f4f6;color:#111}\
+main{max-width:36rem;margin:2rem auto;padding:1.25rem 1.5rem;background:#fff;\
+border-top:6px solid #b91c1c;border-radius:6px}\
+h1{margin:0 0 1rem;font-size:1.5rem;color:#b91c1c}\
+p{overflow-wrap:anywhere}\
+code{padding:0 .25rem;background:#eee;border-radius:3px;\
+font:.95em ui-monospace,monospace}\
+small{color:#555}";
+
+/// Size of the fixed part of the page (markup, CSS and the longest wording),
+/// with some headroom, so typical pages render without reallocating.
+const HTML_FIXED_CAPACITY: usize = 1280;
+
+fn html_capacity(facts: &BlockFacts<'_>) -> usize {
+    let variable = facts.event_id.len()
+        + facts.action.len()
+        + facts.host.len()
+        + facts.policy_id.len()
+        + facts.policy_title.len()
+        + facts.policy_reference.len()
+        + facts.ruleset.len()
+        + facts.rule.len()
+        + facts.contact.len();
+    // Headroom for a modest amount of escaping.
+    HTML_FIXED_CAPACITY + variable + variable / 4
+}
+
+/// A complete HTML5 document (UTF-8, `<html lang="..">`) in the given
+/// language.
+pub fn html(lang: Lang, facts: &BlockFacts<'_>) -> String {
+    let t = lang.text();
+    let mut out = String::with_capacity(html_capacity(facts));
+
+    out.push_str("<!DOCTYPE html>\n<html lang=\"");
+    out.push_str(lang.code());
+    out.push_str(
+        "\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<title>",
+    );
+    out.push_str(t.title);
+    out.push_str("</title>\n<style>");
+    out.push_str(CSS);
+    out.push_str("</style>\n</head>\n<body>\n<main>\n<h1>");
+    out.push_str(t.title);
+    out.push_str("</h1>\n");
+
+    // Why: device funding, host, policy and its reference.
+    out.push_str("<p>");
+    out.push_str(t.funded);
+    out.push(' ');
+    out.push_str(t.access_to);
+    out.push_str("<strong>");
+    push_html(&mut out, facts.host);
+    out.push_str("</strong>");
+    out.push_str(t.is_blocked);
+    let policy_name = if facts.policy_title.is_empty() {
+        facts.policy_id
+    } else {
+        facts.policy_title
+    };
+    if !policy_name.is_empty() {
+        out.push_str(t.policy_open);
+        push_html(&mut out, policy_name);
+        out.push_str(t.policy_close);
+    }
+    if !facts.policy_reference.is_empty() {
+        out.push_str(" (");
+        push_html(&mut out, facts.policy_reference);
+        out.push(')');
+    }
+    out.push_str(t.sentence_end);
+    out.push_str("</p>\n");
+
+    // Event ID and what to do with it.
+    out.push_str("<p>");
+    out.push_str(t.event_id);
+    out.push_str(t.colon);
+    out.push_str("<code>");
+    push_html(&mut out, facts.event_id);
+    out.push_str("</code></p>\n<p>");
+    out.push_str(t.quote_id);
+    out.push_str("</p>\n");
+
+    if !facts.contact.is_empty() {
+        out.push_str("<p>");
+        out.push_str(t.helpdesk);
+        out.push_str(t.colon);
+        out.push_str("<strong>");
+        push_html(&mut out, facts.contact);
+        out.push_str("</strong></p>\n");
+    }
+
+    // Technical details for the helpdesk.
+    out.push_str("<p><small>");
+    let mut first = true;
+    if !facts.action.is_empty() {
+        push_detail_label(&mut out, &mut first, t, t.decision);
+        match facts.action {
+            "blocked" => out.push_str(t.blocked),
+            "refused" => out.push_str(t.refused),
+            other => push_html(&mut out, other),
+        }
+    }
+    if !facts.policy_id.is_empty() {
+        push_detail_label(&mut out, &mut first, t, t.policy);
+        push_html(&mut out, facts.policy_id);
+    }
+    if !facts.ruleset.is_empty() || !facts.rule.is_empty() {
+        push_detail_label(&mut out, &mut first, t, t.rule);
+        push_html(&mut out, facts.ruleset);
+        if !facts.ruleset.is_empty() && !facts.rule.is_empty() {
+            out.push('/');
+        }
+        push_html(&mut out, facts.rule);
+    }
+    out.push_str("</small></p>\n</main>\n</body>\n</html>\n");
+    out
+}
+
+fn push_detail_label(out: &mut String, first: &mut bool, t: &Text, label: &str) {
+    if !*first {
+        out.push_str(" \u{b7} ");
+    }
+    *first = false;
+    out.push_str(label);
+    out.push_str(t.colon);
+}
+
+/// Exactly this JSON object (keys in this order, no extra keys):
+/// `{"event_id":..,"action":..,"host":..,"policy":{"id":..,"title":..,"reference":..},"ruleset":..,"rule":..,"contact":..}`
+pub fn json(facts: &BlockFacts<'_>) -> String {
+    let variable = facts.event_id.len()
+        + facts.action.len()
+        + facts.host.len()
+        + facts.policy_id.len()
+        + facts.policy_title.len()
+        + facts.policy_reference.len()
+        + facts.ruleset.len()
+        + facts.rule.len()
+        + facts.contact.len();
+    let mut out = String::with_capacity(160 + variable + variable / 8);
+    out.push_str("{\"event_id\":");
+    push_json_string(&mut out, facts.event_id);
+    out.push_str(",\"action\":");
+    push_json_string(&mut out, facts.action);
+    out.push_str(",\"host\":");
+    push_json_string(&mut out, facts.host);
+    out.push_str(",\"policy\":{\"id\":");
+    push_json_string(&mut out, facts.policy_id);
+    out.push_str(",\"title\":");
+    push_json_string(&mut out, facts.policy_title);
+    out.push_str(",\"reference\":");
+    push_json_string(&mut out, facts.policy_reference);
+    out.push_str("},\"ruleset\":");
+    push_json_string(&mut out, facts.ruleset);
+    out.push_str(",\"rule\":");
+    push_json_string(&mut out, facts.rule);
+    out.push_str(",\"contact\":");
+    push_json_string(&mut out, facts.contact);
+    out.push('}');
+    out
+}
+
+/// True when the Accept header prefers JSON: it lists application/json (or
+/// application/*+json) with q>0 and does not rank text/html higher. Absent
+/// header -> false.
+///
+/// The rank of `text/html` is the q of the most specific range that matches
+/// it (`text/html`, then `text/*`, then `*/*`; 0 when none does). Wildcards
+/// never count as listing JSON. On equal q, JSON wins. Malformed list
+/// elements are skipped and only the first 32 are examined.
+pub fn wants_json(accept: Option<&str>) -> bool {
+    let Some(header) = accept else {
+        return false;
+    };
+    let mut json_q: u16 = 0;
+    let mut html_exact: Option<u16> = None;
+    let mut html_text_any: Option<u16> = None;
+    let mut html_any: Option<u16> = None;
+    for element in SplitUnquoted::new(header, b',').take(MAX_LIST_ELEMENTS) {
+        let Some(range) = parse_media_range(element) else {
+            continue;
+        };
+        if range.is_json() {
+            json_q = json_q.max(range.q);
+            continue;
+        }
+        let slot = if range.kind == "*" {
+            // `*/*`; parse_media_range rejects `*/sub`.
+            &mut html_any
+        } else if range.kind.eq_ignore_ascii_case("text") {
+            if range.subtype == "*" {
+                &mut html_text_any
+            } else if range.subtype.eq_ignore_ascii_case("html") {
+                &mut html_exact
+            } else {
+                continue;
+            }
+        } else {
+            continue;
+        };
+        // Repeated ranges: keep the most favourable rank for HTML.
+        *slot = Some(slot.map_or(range.q, |q| q.max(range.q)));
+    }
+    let html_q = html_exact.or(html_text_any).or(html_any).unwrap_or(0);
+    json_q > 0 && json_q >= html_q
+}
+
+// ---------------------------------------------------------------------------
+// Header parsing helpers
+// ---------------------------------------------------------------------------
+
+/// Trims optional whitespace (SP / HTAB) as defined by RFC 9110 §5.6.3.
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+/// Parses one `Accept-Language` list element into its language range and q
+/// (in thousandths). `None` for empty or malformed elements.
+fn parse_language_element(element: &str) -> Option<(&str, u16)> {
+    let mut parts = element.split(';');
+    let range = trim_ows(parts.next()?);
+    if range.is_empty() {
+        return None;
+    }
+    let mut q = None;
+    for param in parts {
+        let (name, value) = param.split_once('=')?;
+        if q.is_some() || !trim_ows(name).eq_ignore_ascii_case("q") {
+            return None;
+        }
+        q = Some(parse_qvalue(trim_ows(value))?);
+    }
+    Some((range, q.unwrap_or(Q_ONE)))
+}
+
+/// Returns the primary subtag of a well-formed language range
+/// (`1*8ALPHA *("-" 1*8alphanum)`, RFC 4647 §2.1). `*` and anything else
+/// yield `None`.
+fn primary_subtag(range: &str) -> Option<&str> {
+    let mut subtags = range.split('-');
+    let primary = subtags.next()?;
+    let well_formed = |s: &str, alpha_only: bool| {
+        (1..=8).contains(&s.len())
+            && s.bytes().all(|b| {
+                if alpha_only {
+                    b.is_ascii_alphabetic()
+                } else {
+                    b.is_ascii_alphanumeric()
+                }
+            })
+    };
+    if !well_formed(primary, true) {
+        return None;
+    }
+    for subtag in subtags {
+        if !well_formed(subtag, false) {
+            return None;
+        }
+    }
+    Some(primary)
+}
+
+/// Parses an RFC 9110 §12.4.2 `qvalue` into thousandths:
+/// `( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`.
+fn parse_qvalue(s: &str) -> Option<u16> {
+    let (&first, rest) = s.as_bytes().split_first()?;
+    let whole = match first {
+        b'0' => 0,
+        b'1' => Q_ONE,
+        _ => return None,
+    };
+    let Some((&dot, fraction)) = rest.split_first() else {
+        return Some(whole);
+    };
+    if dot != b'.' || fraction.len() > 3 {
+        return None;
+    }
+    let mut thousandths: u16 = 0;
+    let mut scale: u16 = 100;
+    for &digit in fraction {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        thousandths += u16::from(digit - b'0') * scale;
+        scale /= 10;
+    }
+    if whole == Q_ONE && thousandths != 0 {
+        return None;
+    }
+    Some(whole + thousandths)
+}
+
+/// RFC 9110 §5.6.2 token.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+#[derive(Debug)]
+struct MediaRange<'a> {
+    kind: &'a str,
+    subtype: &'a str,
+    q: u16,
+}
+
+impl MediaRange<'_> {
+    /// `application/json` or `application/<something>+json`.
+    fn is_json(&self) -> bool {
+        if !self.kind.eq_ignore_ascii_case("application") {
+            return false;
+        }
+        let sub = self.subtype;
+        sub.eq_ignore_ascii_case("json")
+            || (sub.len() > "+json".len()
+                && sub
+                    .get(sub.len() - "+json".len()..)
+                    .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json")))
+    }
+}
+
+/// Parses one `Accept` list element. The first `q` parameter is the weight;
+/// other parameters are ignored. `None` for malformed elements.
+fn parse_media_range(element: &str) -> Option<MediaRange<'_>> {
+    let mut parts = SplitUnquoted::new(element, b';');
+    let essence = trim_ows(parts.next()?);
+    let (kind, subtype) = essence.split_once('/')?;
+    if !is_token(kind) || !is_token(subtype) || (kind == "*" && subtype != "*") {
+        return None;
+    }
+    let mut q = None;
+    for param in parts {
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
+        if q.is_none() && trim_ows(name).eq_ignore_ascii_case("q") {
+            q = Some(parse_qvalue(trim_ows(value))?);
+        }
+    }
+    Some(MediaRange {
+        kind,
+        subtype,
+        q: q.unwrap_or(Q_ONE),
+    })
+}
+
+/// Splits on an ASCII separator that is not inside a quoted-string
+/// (RFC 9110 §5.6.4), so `a;x="1,2",b` yields `a;x="1,2"` and `b`.
+#[derive(Debug)]
+struct SplitUnquoted<'a> {
+    rest: Option<&'a str>,
+    separator: u8,
+}
+
+impl<'a> SplitUnquoted<'a> {
+    fn new(s: &'a str, separator: u8) -> Self {
+        debug_assert!(separator.is_ascii() && separator != b'"' && separator != b'\\');
+        SplitUnquoted {
+            rest: Some(s),
+            separator,
+        }
+    }
+}
+
+impl<'a> Iterator for SplitUnquoted<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        let mut in_quotes = false;
+        let mut escaped = false;
+        for (i, &b) in s.as_bytes().iter().enumerate() {
+            if in_quotes {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_quotes = false;
+                }
+            } else if b == b'"' {
+                in_quotes = true;
+            } else if b == self.separator {
+                // The separator is ASCII, so both indices are char boundaries.
+                self.rest = s.get(i + 1..);
+                return s.get(..i);
+            }
+        }
+        self.rest = None;
+        Some(s)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Escaping
+// ---------------------------------------------------------------------------
+
+/// Unicode bidirectional formatting characters. Rendered literally they could
+/// make a host name display as something else, so they are replaced.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Appends `s` escaped for HTML text and attribute values. `&`, `<`, `>`,
+/// `"` and `'` become character references; control characters (C0, DEL,
+/// C1) and bidi formatting characters become U+FFFD, since numeric
+/// references to them are parse errors or get remapped by browsers.
+fn push_html(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let replacement = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&#39;",
+            c if c.is_control() || is_bidi_control(c) => "&#xFFFD;",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        out.push_str(replacement);
+        start = i + c.len_utf8();
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+}
+
+/// Appends `s` as a JSON string literal (RFC 8259 §7), quotes included.
+/// `"` and `\` are escaped, control characters below U+0020 use the short
+/// forms where they exist and `\u00XX` otherwise; U+2028 and U+2029 are also
+/// escaped so the output is safe to embed in JavaScript.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let short = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            c if c < '\u{20}' || c == '\u{2028}' || c == '\u{2029}' => "",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        if short.is_empty() {
+            push_unicode_escape(out, u32::from(c));
+        } else {
+            out.push_str(short);
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push('"');
+}
+
+/// Appends `\uXXXX` for a code point in the Basic Multilingual Plane.
+fn push_unicode_escape(out: &mut String, code_point: u32) {
+    out.push_str("\\u");
+    for shift in [12, 8, 4, 0] {
+        let nibble = (code_point >> shift) & 0xf;
+        out.push(char::from_digit(nibble, 16).unwrap_or('0'));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> BlockFacts<'static> {
+        BlockFacts {
+            event_id: "01HZX3V9K2M4N6P8Q0R2S4T6V8",
+            action: "blocked",
+            host: "www.tiktok.com",
+            policy_id: "be-nsc-2023-tiktok",
+            policy_title: "Ban on TikTok on government-funded devices",
+            policy_reference: "National Security Council decision, 2023-03-10",
+            ruleset: "tiktok",
+            rule: "tiktok-domains",
+            contact: "helpdesk@example.be, +32 2 000 00 00",
+        }
+    }
+
+    // --- Lang::negotiate ---------------------------------------------------
+
+    fn neg(header: &str) -> Lang {
+        Lang::negotiate(Some(header))
+    }
+
+    #[test]
+    fn negotiate_absent_or_empty_is_english() {
+        assert_eq!(Lang::negotiate(None), Lang::En);
+        assert_eq!(neg(""), Lang::En);
+        assert_eq!(neg("   "), Lang::En);
+    }
+
+    #[test]
+    fn negotiate_examples() {
+        assert_eq!(neg("nl-BE,nl;q=0.9,en;q=0.8"), Lang::Nl);
+        assert_eq!(neg("fr-BE"), Lang::Fr);
+        assert_eq!(neg("de-DE"), Lang::De);
+        assert_eq!(neg("en-GB"), Lang::En);
+        assert_eq!(neg("de;q=0.5, fr;q=0.9"), Lang::Fr);
+        assert_eq!(neg("en;q=0, nl;q=0.1"), Lang::Nl);
+        assert_eq!(neg("es, it"), Lang::En);
+        assert_eq!(neg("es, it, de;q=0.1"), Lang::De);
+    }
+
+    #[test]
+    fn negotiate_wildcard_is_ignored() {
+        assert_eq!(neg("*"), Lang::En);
+        assert_eq!(neg("*, nl;q=0.5"), Lang::Nl);
+        assert_eq!(neg("*;q=1, de;q=0.2"), Lang::De);
+    }
+
+    #[test]
+    fn negotiate_garbage_is_english() {
+        for header in [
+            ";;;q=abc,,",
+            ",,,",
+            ";q=1",
+            "=",
+            "nl_BE",
+            "nederlands",
+            "nl-",
+            "-nl",
+            "nl--BE",
+            "n1",
+            "nl-BE-toolongsubtag",
+            "nl;",
+            "nl;q",
+            "nl;q=",
+            "nl;level=1",
+            "nl;q=0.5;q=0.6",
+            "\u{0}nl",
+            "néerlandais",
+            "\u{feff}nl",
+        ] {
+            assert_eq!(neg(header), Lang::En, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn negotiate_skips_malformed_elements_only() {
+        assert_eq!(neg(";;;q=abc,, fr"), Lang::Fr);
+        assert_eq!(neg("nl;q=abc, de;q=0.2"), Lang::De);
+        assert_eq!(neg("nl_BE, fr-BE;q=0.3"), Lang::Fr);
+    }
+
+    #[test]
+    fn negotiate_is_case_insensitive() {
+        assert_eq!(neg("NL"), Lang::Nl);
+        assert_eq!(neg("Fr-be"), Lang::Fr);
+        assert_eq!(neg("DE-de;Q=0.7, en;q=0.6"), Lang::De);
+    }
+
+    #[test]
+    fn negotiate_ties_go_to_first_listed() {
+        assert_eq!(neg("fr, nl"), Lang::Fr);
+        assert_eq!(neg("nl;q=0.8, fr;q=0.8"), Lang::Nl);
+        assert_eq!(neg("de;q=0.5, nl;q=0.5, fr;q=0.9, en;q=0.9"), Lang::Fr);
+        assert_eq!(neg("en, nl"), Lang::En);
+    }
+
+    #[test]
+    fn negotiate_q_values() {
+        assert_eq!(neg("fr;q=1.0, nl;q=0.999"), Lang::Fr);
+        assert_eq!(neg("nl;q=0.999, fr;q=1.000"), Lang::Fr);
+        assert_eq!(neg("nl;q=1., fr;q=0.9"), Lang::Nl);
+        assert_eq!(neg("nl;q=0.000"), Lang::En);
+        assert_eq!(neg("nl;q=0.000, fr;q=0.001"), Lang::Fr);
+        assert_eq!(neg("nl;q=0.0, de;q=0."), Lang::En);
+        assert_eq!(neg("de ; q=0.5"), Lang::De);
+        assert_eq!(neg("de;\tq=0.5 "), Lang::De);
+    }
+
+    #[test]
+    fn negotiate_rejects_invalid_q_values() {
+        // Each of these makes the `nl` element malformed, so `fr` wins.
+        for q in [
+            "0.5000", "0.0001", "1.001", "1.0000", "2", "1.5", ".5", "-0.5", "0,5", "0.5x", "0x1",
+            "", "+1", "0..5", "１",
+        ] {
+            let header = format!("nl;q={q}, fr;q=0.1");
+            assert_eq!(neg(&header), Lang::Fr, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn negotiate_ignores_elements_after_the_first_32() {
+        let mut header = "es, ".repeat(32);
+        header.push_str("nl");
+        assert_eq!(neg(&header), Lang::En);
+
+        let mut header = "es, ".repeat(31);
+        header.push_str("nl");
+        assert_eq!(neg(&header), Lang::Nl);
+    }
+
+    #[test]
+    fn negotiate_never_panics() {
+        let long = format!("{}nl", ",".repeat(100_000));
+        assert_eq!(neg(&long), Lang::En);
+        let long_tag = "a".repeat(100_000);
+        assert_eq!(neg(&long_tag), Lang::En);
+
+        // Deterministic pseudo-random inputs over an alphabet that includes
+        // multi-byte characters and every syntactically relevant byte.
+        let alphabet = [
+            "n", "l", "f", "r", "d", "e", "-", ",", ";", "q", "=", "0", "1", ".", "5", " ", "\t",
+            "*", "é", "€", "\u{0}", "\"", "\\", "Q",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut input = String::new();
+        for _ in 0..5_000 {
+            input.clear();
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let len = (state >> 58) as usize;
+            for _ in 0..len {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                input.push_str(alphabet[(state >> 33) as usize % alphabet.len()]);
+            }
+            let _ = Lang::negotiate(Some(&input));
+            let _ = wants_json(Some(&input));
+        }
+    }
+
+    #[test]
+    fn lang_codes() {
+        assert_eq!(Lang::Nl.code(), "nl");
+        assert_eq!(Lang::Fr.code(), "fr");
+        assert_eq!(Lang::De.code(), "de");
+        assert_eq!(Lang::En.code(), "en");
+    }
+
+    // --- html ----------------------------------------------------------------
+
+    #[test]
+    fn html_is_a_complete_document_in_every_language() {
+        let f = facts();
+        for (lang, title, label) in [
+            (Lang::En, "Access blocked", "Event ID"),
+            (Lang::Nl, "Toegang geblokkeerd", "Gebeurtenis-ID"),
+            (Lang::Fr, "Accès bloqué", "Identifiant de l'événement"),
+            (Lang::De, "Zugriff gesperrt", "Ereignis-ID"),
+        ] {
+            let page = html(lang, &f);
+            assert!(page.starts_with("<!DOCTYPE html>\n"), "{lang:?}");
+            let lang_attr = format!("<html lang=\"{}\">", lang.code());
+            assert!(page.contains(&lang_attr), "{lang:?}");
+            assert!(page.contains("<meta charset=\"utf-8\">"));
+            assert!(page.contains("name=\"viewport\""));
+            let title_tag = format!("<title>{title}</title>");
+            assert!(page.contains(&title_tag), "{lang:?}");
+            let heading = format!("<h1>{title}</h1>");
+            assert!(page.contains(&heading), "{lang:?}");
+            assert!(page.contains(label), "{lang:?}");
+            assert!(page.contains("<code>01HZX3V9K2M4N6P8Q0R2S4T6V8</code>"));
+            assert!(page.contains("<strong>www.tiktok.com</strong>"));
+            assert!(page.contains("Ban on TikTok on government-funded devices"));
+            assert!(page.contains("National Security Council decision, 2023-03-10"));
+            assert!(page.contains("helpdesk@example.be, +32 2 000 00 00"));
+            assert!(page.contains("be-nsc-2023-tiktok"));
+            assert!(page.contains("tiktok/tiktok-domains"));
+            assert!(page.ends_with("</html>\n"));
+        }
+    }
+
+    #[test]
+    fn html_has_no_scripts_or_external_resources() {
+        for lang in Lang::ALL {
+            let page = html(lang, &facts());
+            for needle in [
+                "<script", "src=", "href=", "http:", "https:", "url(", "@import",
+            ] {
+                assert!(!page.contains(needle), "{lang:?} contains {needle}");
+            }
+        }
+    }
+
+    #[test]
+    fn html_is_small_and_presized() {
+        let f = facts();
+        for lang in Lang::ALL {
+            let page = html(lang, &f);
+            assert!(page.len() < 3 * 1024, "{lang:?}: {} bytes", page.len());
+            assert!(
+                page.len() <= html_capacity(&f),
+                "{lang:?}: {} > {}",
+                page.len(),
+                html_capacity(&f)
+            );
+        }
+    }
+
+    #[test]
+    fn html_escapes_hostile_host() {
+        let hostile = "<script>alert(1)</script>";
+        let f = BlockFacts {
+            host: hostile,
+            ..facts()
+        };
+        for lang in Lang::ALL {
+            let page = html(lang, &f);
+            assert!(!page.contains(hostile), "{lang:?}");
+            assert!(!page.contains("<script"), "{lang:?}");
+            assert!(
+                page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                "{lang:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn html_escapes_every_field() {
+        let hostile = "<img src=x onerror=alert(1)>\"'&";
+        let escaped = "&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;";
+        let all = BlockFacts {
+            event_id: hostile,
+            action: hostile,
+            host: hostile,
+            policy_id: hostile,
+            policy_title: hostile,
+            policy_reference: hostile,
+            ruleset: hostile,
+            rule: hostile,
+            contact: hostile,
+        };
+        for lang in Lang::ALL {
+            let page = html(lang, &all);
+            assert!(!page.contains("<img"), "{lang:?}");
+            assert!(!page.contains("\"'"), "{lang:?}");
+            // event id, action, host, title, reference, policy id, ruleset,
+            // rule, contact (the policy id is not repeated when a title exists).
+            assert_eq!(page.matches(escaped).count(), 9, "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn html_replaces_control_and_bidi_characters() {
+        let f = BlockFacts {
+            host: "evil\u{0}.com\u{1b}[31m\u{7f}\u{85}",
+            contact: "help\u{202e}moc.elpmaxe@",
+            ..facts()
+        };
+        let page = html(Lang::En, &f);
+        assert!(page.contains("evil&#xFFFD;.com&#xFFFD;[31m&#xFFFD;&#xFFFD;"));
+        assert!(page.contains("help&#xFFFD;moc.elpmaxe@"));
+        assert!(!page.chars().any(|c| c == '\u{0}'
+            || c == '\u{1b}'
+            || c == '\u{7f}'
+            || c == '\u{85}'
+            || c == '\u{202e}'));
+    }
+
+    #[test]
+    fn html_keeps_non_ascii_text() {
+        let f = BlockFacts {
+            policy_title: "Verbod op TikTok – “federale toestellen”",
+            ..facts()
+        };
+        let page = html(Lang::Nl, &f);
+        assert!(page.contains("Verbod op TikTok – “federale toestellen”"));
+    }
+
+    #[test]
+    fn html_localises_action_and_escapes_unknown_actions() {
+        let refused = BlockFacts {
+            action: "refused",
+            ..facts()
+        };
+        assert!(html(Lang::Nl, &refused).contains("Beslissing: geweigerd"));
+        assert!(html(Lang::Fr, &refused).contains("Décision&nbsp;: refus"));
+        assert!(html(Lang::De, &refused).contains("Entscheidung: abgelehnt"));
+        assert!(html(Lang::En, &refused).contains("Decision: refused"));
+        assert!(html(Lang::De, &facts()).contains("Entscheidung: gesperrt"));
+
+        let odd = BlockFacts {
+            action: "<b>",
+            ..facts()
+        };
+        assert!(html(Lang::En, &odd).contains("Decision: &lt;b&gt;"));
+    }
+
+    #[test]
+    fn html_omits_empty_optional_parts() {
+        let f = BlockFacts {
+            policy_title: "",
+            policy_reference: "",
+            contact: "",
+            action: "",
+            ruleset: "",
+            rule: "",
+            ..facts()
+        };
+        let page = html(Lang::En, &f);
+        assert!(!page.contains("()"));
+        assert!(!page.contains("Helpdesk:"));
+        assert!(!page.contains("Decision"));
+        assert!(!page.contains("Rule"));
+        // The policy id stands in for a missing title.
+        assert!(page.contains("under the policy \u{201c}be-nsc-2023-tiktok\u{201d}."));
+        assert!(page.contains("<small>Policy: be-nsc-2023-tiktok</small>"));
+
+        let bare = BlockFacts {
+            event_id: "",
+            action: "",
+            host: "",
+            policy_id: "",
+            policy_title: "",
+            policy_reference: "",
+            ruleset: "",
+            rule: "",
+            contact: "",
+        };
+        let page = html(Lang::De, &bare);
+        assert!(page.contains("Der Zugriff auf <strong></strong> ist gesperrt.</p>"));
+        assert!(page.contains("<small></small>"));
+    }
+
+    #[test]
+    fn html_sentence_reads_naturally() {
+        let f = facts();
+        assert!(html(Lang::En, &f).contains(
+            "This device is funded by your organisation. Access to \
+             <strong>www.tiktok.com</strong> is blocked under the policy \
+             \u{201c}Ban on TikTok on government-funded devices\u{201d} \
+             (National Security Council decision, 2023-03-10).</p>"
+        ));
+        assert!(html(Lang::De, &f).contains(
+            "Der Zugriff auf <strong>www.tiktok.com</strong> ist gemäß der \
+             Richtlinie \u{201e}Ban on TikTok on government-funded devices\u{201c} \
+             (National Security Council decision, 2023-03-10) gesperrt.</p>"
+        ));
+        assert!(html(Lang::Fr, &f).contains("en vertu de la politique «&nbsp;Ban on TikTok"));
+        assert!(html(Lang::Nl, &f).contains("is geblokkeerd op grond van het beleid"));
+    }
+
+    // --- json ----------------------------------------------------------------
+
+    #[test]
+    fn json_exact_fixture() {
+        assert_eq!(
+            json(&facts()),
+            concat!(
+                r#"{"event_id":"01HZX3V9K2M4N6P8Q0R2S4T6V8","action":"blocked","#,
+                r#""host":"www.tiktok.com","policy":{"id":"be-nsc-2023-tiktok","#,
+                r#""title":"Ban on TikTok on government-funded devices","#,
+                r#""reference":"National Security Council decision, 2023-03-10"},"#,
+                r#""ruleset":"tiktok","rule":"tiktok-domains","#,
+                r#""contact":"helpdesk@example.be, +32 2 000 00 00"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn json_empty_strings() {
+        let bare = BlockFacts {
+            event_id: "",
+            action: "",
+            host: "",
+            policy_id: "",
+            policy_title: "",
+            policy_reference: "",
+            ruleset: "",
+            rule: "",
+            contact: "",
+        };
+        assert_eq!(
+            json(&bare),
+            r#"{"event_id":"","action":"","host":"","policy":{"id":"","title":"","reference":""},"ruleset":"","rule":"","contact":""}"#
+        );
+    }
+
+    #[test]
+    fn json_escapes_quotes_backslashes_and_controls() {
+        let f = BlockFacts {
+            event_id: "a\"b\\c",
+            host: "line1\nline2\r\ttab",
+            policy_title: "\u{0}\u{1}\u{8}\u{b}\u{c}\u{1f} ",
+            contact: "</script>\u{7f}é€\u{2028}\u{2029}😀",
+            ..facts()
+        };
+        let out = json(&f);
+        assert!(out.contains(r#""event_id":"a\"b\\c""#), "{out}");
+        assert!(out.contains(r#""host":"line1\nline2\r\ttab""#), "{out}");
+        assert!(
+            out.contains(r#""title":"\u0000\u0001\b\u000b\f\u001f ""#),
+            "{out}"
+        );
+        assert!(
+            out.contains("\"contact\":\"</script>\u{7f}é€\\u2028\\u2029😀\""),
+            "{out}"
+        );
+        assert!(!out.chars().any(|c| c < ' '), "{out}");
+    }
+
+    // --- wants_json ------------------------------------------------------------
+
+    fn wj(header: &str) -> bool {
+        wants_json(Some(header))
+    }
+
+    #[test]
+    fn wants_json_required_cases() {
+        assert!(!wants_json(None));
+        assert!(wj("application/json"));
+        assert!(!wj("text/html,application/json;q=0.9"));
+        assert!(wj("application/json, text/html;q=0.5"));
+        assert!(!wj("*/*"));
+        assert!(wj("application/problem+json"));
+        assert!(!wj("application/json;q=0"));
+    }
+
+    #[test]
+    fn wants_json_more_cases() {
+        assert!(!wj(""));
+        assert!(!wj(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(wj("APPLICATION/JSON"));
+        assert!(wj("application/vnd.api+JSON"));
+        assert!(wj("application/json, */*;q=0.1"));
+        assert!(wj("application/json, */*"));
+        assert!(wj("text/html, application/json"));
+        assert!(!wj("application/json;q=0.5, */*"));
+        assert!(!wj("text/*, application/json;q=0.5"));
+        // The most specific range decides HTML's rank.
+        assert!(wj("application/json;q=0.5, text/html;q=0.4, */*"));
+        assert!(wj("application/json;q=0, application/problem+json"));
+        assert!(!wj("application/*"));
+        assert!(!wj("application/+json"));
+        assert!(!wj("text/json"));
+        assert!(!wj("application/json;q=abc"));
+        assert!(!wj("application/json;q=0.000"));
+        assert!(wj("application/json;q=0.001"));
+        assert!(wj("application/json;charset=utf-8"));
+        assert!(wj("application/json ; q=0.8 , text/html ; q=0.7"));
+        assert!(!wj("application/json;q=0.7,text/html;q=0.8"));
+        assert!(!wj("application json"));
+        assert!(!wj("*/json"));
+    }
+
+    #[test]
+    fn wants_json_respects_quoted_strings() {
+        assert!(wj(
+            "application/json;x=\"a,text/html\";q=0.5, text/html;q=0.4"
+        ));
+        assert!(!wj("text/html;x=\"a,application/json\""));
+        assert!(!wj("text/html;x=\"\\\",application/json\""));
+        assert!(!wj("text/html;x=\"unterminated, application/json"));
+    }
+
+    #[test]
+    fn wants_json_ignores_elements_after_the_first_32() {
+        let mut header = "text/plain, ".repeat(32);
+        header.push_str("application/json");
+        assert!(!wj(&header));
+
+        let mut header = "text/plain, ".repeat(31);
+        header.push_str("application/json");
+        assert!(wj(&header));
+    }
+}

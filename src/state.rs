@@ -1,0 +1,115 @@
+//! The immutable [`Snapshot`] every connection works from: configuration, registry,
+//! rules and policies, built together and swapped whole on reload. A connection loads
+//! the current snapshot once, at accept, and keeps it until it closes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use time::OffsetDateTime;
+
+use crate::config::{Config, LoadError, Source};
+use crate::host::Host;
+use crate::policy::{self, Decision, Explanation, Policy, Subject, Window};
+use crate::registry::Registry;
+use crate::rules::{self, RuleIndex};
+
+/// Everything a decision needs, loaded and checked together.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub config: Config,
+    pub registry: Registry,
+    pub rules: RuleIndex,
+    pub policies: Vec<Policy>,
+}
+
+impl Snapshot {
+    /// Loads the configuration at `path` and everything it names. This is the loader
+    /// `run`, `check`, `explain` and every reload use.
+    pub fn load(path: &Path) -> Result<Snapshot, LoadError> {
+        let config = Config::load(path)?;
+        Self::from_config(config)
+    }
+
+    /// Loads the registry and rules named by an already validated configuration.
+    pub fn from_config(config: Config) -> Result<Snapshot, LoadError> {
+        let rules = rules::load_dir(&config.rules_dir)?;
+        let policies = config
+            .policies
+            .iter()
+            .map(|p| Policy::resolve(p, &rules, &config.path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let registry = match &config.registry.source {
+            Source::File(file) => Registry::load(file).map_err(|e| {
+                if e.reason.starts_with("cannot read registry") {
+                    LoadError::new(&config.path, config.registry.source_line, format!("registry source {}: {}", file.display(), e.reason))
+                } else {
+                    e
+                }
+            })?,
+            Source::Url(_) => {
+                return Err(LoadError::new(
+                    &config.path,
+                    config.registry.source_line,
+                    "https:// registry sources are not supported yet",
+                ))
+            }
+        };
+        Ok(Snapshot {
+            config,
+            registry,
+            rules,
+            policies,
+        })
+    }
+
+    /// The decision for `subject` visiting `host` at `now`.
+    pub fn decide(&self, subject: &Subject<'_>, host: &Host, now: OffsetDateTime) -> Decision {
+        policy::decide(&self.policies, &self.rules, subject, host, now)
+    }
+
+    /// The decision for a resolved address (ruleset `cidrs`).
+    pub fn decide_address(&self, subject: &Subject<'_>, ip: std::net::IpAddr, now: OffsetDateTime) -> Decision {
+        let matches = self.rules.lookup_ip(ip);
+        policy::decide_matches(&self.policies, subject, &matches, now)
+    }
+
+    /// The same decision with every policy's part in it.
+    pub fn explain(&self, subject: &Subject<'_>, host: &Host, now: OffsetDateTime) -> Explanation {
+        policy::explain(&self.policies, &self.rules, subject, host, now)
+    }
+
+    /// Policies past their review date at `now` that are still in force.
+    pub fn overdue_policies(&self, now: OffsetDateTime) -> Vec<&Policy> {
+        self.policies
+            .iter()
+            .filter(|p| p.window(now) == Window::InForce { overdue: true })
+            .collect()
+    }
+}
+
+/// The current snapshot, swapped atomically on reload.
+#[derive(Debug)]
+pub struct State {
+    current: ArcSwap<Snapshot>,
+}
+
+impl State {
+    pub fn new(snapshot: Snapshot) -> State {
+        State {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    /// The snapshot in force now.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Rebuilds from the configuration file; on any error the old snapshot stays.
+    pub fn reload(&self, path: &Path) -> Result<Arc<Snapshot>, LoadError> {
+        let next = Arc::new(Snapshot::load(path)?);
+        self.current.store(next.clone());
+        Ok(next)
+    }
+}
