@@ -49,7 +49,10 @@ impl Method {
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identity {
-    Device { device: DeviceId, method: Method },
+    Device {
+        device: DeviceId,
+        method: Method,
+    },
     /// No credential and no address match, let through by `unknown_device`.
     Unknown(UnknownDevice),
 }
@@ -72,11 +75,17 @@ pub fn identify(snap: &Snapshot, creds: &Credentials<'_>) -> Result<Identity, Au
         let found = match method {
             AuthMethod::ClientCert => match creds.client_cert_sha256 {
                 None => None,
-                Some(hash) => Some((reg.by_cert(&hash).ok_or(AuthFailure::Invalid(Method::ClientCert))?, Method::ClientCert)),
+                Some(hash) => Some((
+                    reg.by_cert(&hash).ok_or(AuthFailure::Invalid(Method::ClientCert))?,
+                    Method::ClientCert,
+                )),
             },
             AuthMethod::Token => match creds.proxy_authorization {
                 None => None,
-                Some(header) => Some((check_token(snap, header).ok_or(AuthFailure::Invalid(Method::Token))?, Method::Token)),
+                Some(header) => Some((
+                    check_token(snap, header).ok_or(AuthFailure::Invalid(Method::Token))?,
+                    Method::Token,
+                )),
             },
             AuthMethod::SourceIp => reg.by_address(creds.source).map(|d| (d, Method::SourceIp)),
         };

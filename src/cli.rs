@@ -94,7 +94,9 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             print!("{}", crate::pac::render(&snap.config.pac));
             Ok(())
         }
-        Command::Ca { command: CaCommand::Init { config, .. } } => {
+        Command::Ca {
+            command: CaCommand::Init { config, .. },
+        } => {
             Snapshot::load(&config.config).map_err(Failure::input)?;
             Err(Failure::input("ca init is not supported yet"))
         }

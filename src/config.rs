@@ -15,8 +15,7 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 pub use file::{
-    Action, AllowedDetail, AuthMethod, Flavour, Format, Limits, OnSpoolFull, SinkType,
-    Transport, UnknownDevice,
+    Action, AllowedDetail, AuthMethod, Flavour, Format, Limits, OnSpoolFull, SinkType, Transport, UnknownDevice,
 };
 
 use crate::host::Host;
@@ -258,13 +257,17 @@ impl Checker<'_> {
         if let Some(l) = &p.transparent_listen {
             return Err(self.err(l.span(), "transparent_listen is not supported yet"));
         }
-        if p.connect_ports.iter().any(|&port| port == 0) {
+        if p.connect_ports.contains(&0) {
             return Err(LoadError::new(self.path, 1, "connect_ports: port 0 is not a port"));
         }
         let mut dns_overrides = HashMap::new();
         for (name, ip) in p.dns_overrides {
-            let host = Host::parse(name.get_ref())
-                .map_err(|e| self.err(name.span(), format!("dns_overrides: {name:?}: {e}", name = name.get_ref())))?;
+            let host = Host::parse(name.get_ref()).map_err(|e| {
+                self.err(
+                    name.span(),
+                    format!("dns_overrides: {name:?}: {e}", name = name.get_ref()),
+                )
+            })?;
             dns_overrides.insert(host.as_str().to_owned(), ip);
         }
         let l = &p.limits;
@@ -278,7 +281,11 @@ impl Checker<'_> {
             ("connect_timeout", l.connect_timeout.is_zero()),
         ] {
             if zero {
-                return Err(LoadError::new(self.path, 1, format!("[proxy.limits] {key} is too small")));
+                return Err(LoadError::new(
+                    self.path,
+                    1,
+                    format!("[proxy.limits] {key} is too small"),
+                ));
             }
         }
         Ok(ProxyConfig {
@@ -304,7 +311,11 @@ impl Checker<'_> {
         }
         for value in [&p.proxy, &p.https_proxy].into_iter().flatten() {
             if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == ';' || c == '"') {
-                return Err(LoadError::new(self.path, 1, format!("[pac] proxy address {value:?} is not host:port")));
+                return Err(LoadError::new(
+                    self.path,
+                    1,
+                    format!("[pac] proxy address {value:?} is not host:port"),
+                ));
             }
         }
         Ok(PacConfig {
@@ -486,7 +497,10 @@ impl Checker<'_> {
                 let path = self.resolve(file);
                 let bytes = std::fs::read(&path)
                     .map_err(|e| self.err(span.clone(), format!("key_file {}: {e}", path.display())))?;
-                let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+                let end = bytes
+                    .iter()
+                    .rposition(|b| !b.is_ascii_whitespace())
+                    .map_or(0, |i| i + 1);
                 if end == 0 {
                     return Err(self.err(span, format!("key_file {} is empty", path.display())));
                 }

@@ -215,7 +215,9 @@ mod tests {
     use super::*;
 
     fn ok(s: &str) -> String {
-        Host::parse(s).map(|h| h.to_string()).unwrap_or_else(|e| panic!("{s}: {e}"))
+        Host::parse(s)
+            .map(|h| h.to_string())
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     #[test]
@@ -230,17 +232,39 @@ mod tests {
 
     #[test]
     fn ip_literals_only_canonical() {
-        assert_eq!(Host::parse("127.0.0.1").unwrap().ip(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            Host::parse("127.0.0.1").unwrap().ip(),
+            Some("127.0.0.1".parse().unwrap())
+        );
         assert_eq!(ok("[::1]"), "::1");
         assert_eq!(ok("2001:db8::1"), "2001:db8::1");
-        for bad in ["127.1", "0x7f.0.0.1", "2130706433", "127.000.0.1", "[::0:1]", "[2001:DB8::1]", "1.2.3.4.5", "example.0x10"] {
+        for bad in [
+            "127.1",
+            "0x7f.0.0.1",
+            "2130706433",
+            "127.000.0.1",
+            "[::0:1]",
+            "[2001:DB8::1]",
+            "1.2.3.4.5",
+            "example.0x10",
+        ] {
             assert!(Host::parse(bad).is_err(), "{bad} accepted");
         }
     }
 
     #[test]
     fn refuses_invalid() {
-        for bad in ["", ".", "a..b", "exa mple.com", "a/b", "a@b", &"a".repeat(64), &format!("{}.com", "a.".repeat(130)), "xn--zz.example"] {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "exa mple.com",
+            "a/b",
+            "a@b",
+            &"a".repeat(64),
+            &format!("{}.com", "a.".repeat(130)),
+            "xn--zz.example",
+        ] {
             assert!(Host::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -252,7 +276,14 @@ mod tests {
         let (h, p) = Host::parse_authority("[::1]:443").unwrap();
         assert_eq!((h.as_str(), p), ("::1", Some(443)));
         assert_eq!(Host::parse_authority("a.example").unwrap().1, None);
-        for bad in ["a.example:", "a.example:0", "a.example:65536", "a.example:+1", "[::1]x", "::1:443"] {
+        for bad in [
+            "a.example:",
+            "a.example:0",
+            "a.example:65536",
+            "a.example:+1",
+            "[::1]x",
+            "::1:443",
+        ] {
             assert!(Host::parse_authority(bad).is_err(), "{bad} accepted");
         }
     }

@@ -45,7 +45,11 @@ impl Policy {
         let mut rulesets = Vec::new();
         for (name, line) in &cfg.rulesets {
             let id = rules.ruleset_by_id(name).ok_or_else(|| {
-                LoadError::new(config_file, *line, format!("policy {:?} names unknown ruleset {name:?}", cfg.id))
+                LoadError::new(
+                    config_file,
+                    *line,
+                    format!("policy {:?} names unknown ruleset {name:?}", cfg.id),
+                )
             })?;
             rulesets.push(id);
         }
@@ -138,7 +142,13 @@ pub struct Decision {
 }
 
 /// Decides for `host`.
-pub fn decide(policies: &[Policy], rules: &RuleIndex, subject: &Subject<'_>, host: &Host, now: OffsetDateTime) -> Decision {
+pub fn decide(
+    policies: &[Policy],
+    rules: &RuleIndex,
+    subject: &Subject<'_>,
+    host: &Host,
+    now: OffsetDateTime,
+) -> Decision {
     let matches = rules.lookup(host);
     decide_matches(policies, subject, &matches, now)
 }
@@ -193,7 +203,13 @@ pub struct Explanation {
 }
 
 /// Decides exactly as [`decide`] does, and records every policy's part in it.
-pub fn explain(policies: &[Policy], rules: &RuleIndex, subject: &Subject<'_>, host: &Host, now: OffsetDateTime) -> Explanation {
+pub fn explain(
+    policies: &[Policy],
+    rules: &RuleIndex,
+    subject: &Subject<'_>,
+    host: &Host,
+    now: OffsetDateTime,
+) -> Explanation {
     let matches = rules.lookup(host);
     let decision = decide_matches(policies, subject, &matches, now);
     let coverage = subject.coverage();

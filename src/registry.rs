@@ -129,8 +129,8 @@ pub struct Registry {
 impl Registry {
     /// Loads a `.csv` or `.json` registry file.
     pub fn load(path: &Path) -> Result<Registry, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError::new(path, 1, format!("cannot read registry: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LoadError::new(path, 1, format!("cannot read registry: {e}")))?;
         Self::parse(path, &text)
     }
 
@@ -155,17 +155,30 @@ impl Registry {
         let idx = self.devices.len() as DeviceId;
         let first = |id: DeviceId| self.devices[id as usize].line;
         if let Some(&prev) = self.by_id.get(&d.id) {
-            return Err(format!("duplicate device_id {:?} (first on line {})", &*d.id, first(prev)));
+            return Err(format!(
+                "duplicate device_id {:?} (first on line {})",
+                &*d.id,
+                first(prev)
+            ));
         }
         if let Some(prev) = d.token_sha256.and_then(|t| self.by_token.get(&t)) {
-            return Err(format!("token_sha256 is already used by device on line {}", first(*prev)));
+            return Err(format!(
+                "token_sha256 is already used by device on line {}",
+                first(*prev)
+            ));
         }
         if let Some(prev) = d.cert_sha256.and_then(|c| self.by_cert.get(&c)) {
-            return Err(format!("cert_sha256 is already used by device on line {}", first(*prev)));
+            return Err(format!(
+                "cert_sha256 is already used by device on line {}",
+                first(*prev)
+            ));
         }
         for net in &d.addresses {
             if let Some(prev) = self.by_addr.insert(*net, idx) {
-                return Err(format!("address {net} is already used by device on line {}", first(prev)));
+                return Err(format!(
+                    "address {net} is already used by device on line {}",
+                    first(prev)
+                ));
             }
         }
         self.by_id.insert(d.id.clone(), idx);
@@ -268,8 +281,12 @@ impl Row {
             subscription: share(self.subscription, "subscription")?,
             usage: share(self.usage, "usage")?,
             professional_use: self.professional_use.unwrap_or(false),
-            token_sha256: optional(self.token_sha256).map(|h| sha256_hex(&h, "token_sha256")).transpose()?,
-            cert_sha256: optional(self.cert_sha256).map(|h| sha256_hex(&h, "cert_sha256")).transpose()?,
+            token_sha256: optional(self.token_sha256)
+                .map(|h| sha256_hex(&h, "token_sha256"))
+                .transpose()?,
+            cert_sha256: optional(self.cert_sha256)
+                .map(|h| sha256_hex(&h, "cert_sha256"))
+                .transpose()?,
             addresses,
             status: match required(self.status, "status")?.as_str() {
                 "active" => Status::Active,
@@ -301,8 +318,7 @@ fn share(v: Option<String>, name: &str) -> Result<Share, String> {
 
 fn sha256_hex(text: &str, name: &str) -> Result<[u8; 32], String> {
     let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out)
-        .map_err(|_| format!("{name} must be 64 hexadecimal characters"))?;
+    hex::decode_to_slice(text, &mut out).map_err(|_| format!("{name} must be 64 hexadecimal characters"))?;
     Ok(out)
 }
 
@@ -315,7 +331,10 @@ fn parse_address(text: &str) -> Result<IpNet, String> {
         .parse()
         .map_err(|_| format!("address {text:?} is not an IP address or network"))?;
     if net.trunc() != net {
-        return Err(format!("address {text:?} has host bits set (did you mean {}?)", net.trunc()));
+        return Err(format!(
+            "address {text:?} has host bits set (did you mean {}?)",
+            net.trunc()
+        ));
     }
     Ok(net)
 }

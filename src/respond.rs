@@ -13,7 +13,9 @@ pub fn status(reason: Reason) -> (u16, &'static str, &'static str) {
     match reason {
         Reason::Policy | Reason::DomainFronting | Reason::SniRequired => (403, "Forbidden", "http_request_denied"),
         Reason::DestinationProhibited => (403, "Forbidden", "destination_ip_prohibited"),
-        Reason::PortNotAllowed | Reason::DeviceRetired | Reason::DeviceLost => (403, "Forbidden", "http_request_denied"),
+        Reason::PortNotAllowed | Reason::DeviceRetired | Reason::DeviceLost => {
+            (403, "Forbidden", "http_request_denied")
+        }
         Reason::SpoolFull => (503, "Service Unavailable", "proxy_internal_error"),
         Reason::ConnectionLimit => (503, "Service Unavailable", "connection_limit_reached"),
         Reason::CredentialsMissing | Reason::CredentialsInvalid => {
@@ -63,7 +65,14 @@ pub fn refusal(reason: Reason, event_id: &str, keep_alive: bool) -> Vec<u8> {
     body.push_str("\nEvent ID: ");
     body.push_str(event_id);
     body.push('\n');
-    response(reason, event_id, keep_alive, "text/plain; charset=utf-8", None, body.as_bytes())
+    response(
+        reason,
+        event_id,
+        keep_alive,
+        "text/plain; charset=utf-8",
+        None,
+        body.as_bytes(),
+    )
 }
 
 /// The 403 block page for a plain-HTTP request: HTML in the user's language, or JSON
@@ -80,7 +89,14 @@ pub fn block_page(
     } else {
         let lang = Lang::negotiate(accept_language);
         let body = block_page::html(lang, facts);
-        response(reason, facts.event_id, false, "text/html; charset=utf-8", Some(lang), body.as_bytes())
+        response(
+            reason,
+            facts.event_id,
+            false,
+            "text/html; charset=utf-8",
+            Some(lang),
+            body.as_bytes(),
+        )
     }
 }
 
@@ -121,7 +137,11 @@ fn response(
     push(content_type);
     push("\r\nContent-Length: ");
     push(&body.len().to_string());
-    push(if keep_alive { "\r\n\r\n" } else { "\r\nConnection: close\r\n\r\n" });
+    push(if keep_alive {
+        "\r\n\r\n"
+    } else {
+        "\r\nConnection: close\r\n\r\n"
+    });
     out.extend_from_slice(body);
     out
 }
@@ -156,7 +176,12 @@ mod tests {
             let r = refusal(reason, "x", false);
             let text = String::from_utf8(r).unwrap();
             let (h, body) = text.split_once("\r\n\r\n").unwrap();
-            let len: usize = h.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
+            let len: usize = h
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
             assert_eq!(len, body.len());
         }
     }

@@ -63,8 +63,8 @@ struct RulesetFile {
 
 /// Loads every `*.toml` in `dir` (sorted by file name) into one index.
 pub fn load_dir(dir: &Path) -> Result<RuleIndex, LoadError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| LoadError::new(dir, 1, format!("cannot read rules directory: {e}")))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| LoadError::new(dir, 1, format!("cannot read rules directory: {e}")))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
@@ -72,8 +72,8 @@ pub fn load_dir(dir: &Path) -> Result<RuleIndex, LoadError> {
     files.sort();
     let mut texts = Vec::with_capacity(files.len());
     for file in &files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| LoadError::new(file, 1, format!("cannot read ruleset: {e}")))?;
+        let text =
+            std::fs::read_to_string(file).map_err(|e| LoadError::new(file, 1, format!("cannot read ruleset: {e}")))?;
         texts.push((file.clone(), text));
     }
     parse_files(&texts)
@@ -114,7 +114,10 @@ fn add_file(builder: &mut index::Builder, file: &Path, text: &str) -> Result<(),
     for p in &raw.patterns {
         let pattern = p.get_ref();
         if pattern.starts_with('^') || pattern.ends_with('$') {
-            return Err(at(p, format!("pattern {pattern:?}: do not anchor patterns, the engine anchors them")));
+            return Err(at(
+                p,
+                format!("pattern {pattern:?}: do not anchor patterns, the engine anchors them"),
+            ));
         }
         regex::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| at(p, format!("pattern {pattern:?}: {}", first_line(&e.to_string()))))?;
@@ -127,7 +130,10 @@ fn add_file(builder: &mut index::Builder, file: &Path, text: &str) -> Result<(),
             .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
             .map_err(|_| at(c, format!("cidr {text:?} is not an address or network")))?;
         if net.trunc() != net {
-            return Err(at(c, format!("cidr {text:?} has host bits set (did you mean {}?)", net.trunc())));
+            return Err(at(
+                c,
+                format!("cidr {text:?} has host bits set (did you mean {}?)", net.trunc()),
+            ));
         }
         builder.add_cidr(rs, net);
     }

@@ -42,7 +42,11 @@ impl Snapshot {
         let registry = match &config.registry.source {
             Source::File(file) => Registry::load(file).map_err(|e| {
                 if e.reason.starts_with("cannot read registry") {
-                    LoadError::new(&config.path, config.registry.source_line, format!("registry source {}: {}", file.display(), e.reason))
+                    LoadError::new(
+                        &config.path,
+                        config.registry.source_line,
+                        format!("registry source {}: {}", file.display(), e.reason),
+                    )
                 } else {
                     e
                 }

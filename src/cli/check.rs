@@ -22,7 +22,13 @@ pub fn check(path: &Path) -> Result<(), Failure> {
         .collect();
     println!("  registry  {} devices ({})", snap.registry.len(), counts.join(", "));
     for rs in snap.rules.rulesets() {
-        println!("  ruleset   {} \"{}\": {} rules ({})", rs.id, rs.title, rs.rules, rs.file.display());
+        println!(
+            "  ruleset   {} \"{}\": {} rules ({})",
+            rs.id,
+            rs.title,
+            rs.rules,
+            rs.file.display()
+        );
     }
     for p in &snap.policies {
         let state = match p.window(now) {

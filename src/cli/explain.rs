@@ -149,7 +149,14 @@ fn device_json(d: &Device, file: &str) -> serde_json::Value {
     })
 }
 
-fn print_text(snap: &Snapshot, args: &Args, device: Option<&Device>, file: &str, out: &serde_json::Value, e: &crate::policy::Explanation) {
+fn print_text(
+    snap: &Snapshot,
+    args: &Args,
+    device: Option<&Device>,
+    file: &str,
+    out: &serde_json::Value,
+    e: &crate::policy::Explanation,
+) {
     match device {
         Some(d) => {
             println!("device      {} ({file}:{})", d.id, d.line);
@@ -181,7 +188,11 @@ fn print_text(snap: &Snapshot, args: &Args, device: Option<&Device>, file: &str,
         println!("rulesets    no ruleset lists this host");
     }
     for m in &e.matches {
-        println!("ruleset     {} matches (rule {})", snap.rules.ruleset(m.ruleset).id, snap.rules.rule(m.rule).text);
+        println!(
+            "ruleset     {} matches (rule {})",
+            snap.rules.ruleset(m.ruleset).id,
+            snap.rules.rule(m.rule).text
+        );
     }
     for t in &e.policies {
         let p = &snap.policies[t.policy];

@@ -35,8 +35,8 @@ fn init_tracing() {
 }
 
 async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
-    let (events, _writer) = EventLog::start(&snap.config.log)
-        .map_err(|e| Failure::runtime(format!("cannot open event sinks: {e}")))?;
+    let (events, _writer) =
+        EventLog::start(&snap.config.log).map_err(|e| Failure::runtime(format!("cannot open event sinks: {e}")))?;
     let listen = snap.config.proxy.listen;
     let grace = snap.config.proxy.limits.shutdown_grace;
     warn_overdue(&snap);
@@ -46,7 +46,11 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
     let bound = server.local_addr().map_err(Failure::runtime)?;
-    let signals = (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    let signals = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = signals else {
         return Err(Failure::runtime("cannot install signal handlers"));
     };
@@ -89,7 +93,11 @@ fn reload(state: &State, path: &Path) {
     let old_listen = state.load().config.proxy.listen;
     match state.reload(path) {
         Ok(snap) => {
-            tracing::info!(devices = snap.registry.len(), rulesets = snap.rules.rulesets().len(), "reloaded");
+            tracing::info!(
+                devices = snap.registry.len(),
+                rulesets = snap.rules.rulesets().len(),
+                "reloaded"
+            );
             if snap.config.proxy.listen != old_listen {
                 tracing::warn!("[proxy] listen changed: restart to apply it");
             }

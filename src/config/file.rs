@@ -429,8 +429,6 @@ impl<'de> Deserialize<'de> for Date {
         let text = String::deserialize(d)?;
         OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
             .map(Date)
-            .map_err(|e| {
-                serde::de::Error::custom(format!("invalid RFC 3339 date {text:?}: {e}"))
-            })
+            .map_err(|e| serde::de::Error::custom(format!("invalid RFC 3339 date {text:?}: {e}")))
     }
 }

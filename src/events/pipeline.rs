@@ -124,9 +124,11 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
             std::fs::create_dir_all(dir)?;
         }
     }
-    OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-        io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-    })
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
 fn run(mut rx: mpsc::Receiver<Msg>, mut sinks: Vec<Sink>) {

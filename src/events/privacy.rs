@@ -33,7 +33,8 @@ pub fn apply(cfg: &PrivacyConfig, mut event: Event) -> Option<Event> {
 /// Lowercase hex HMAC-SHA-256 of `owner` under `key`.
 pub fn pseudonym(key: &[u8], owner: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(owner.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -72,7 +73,13 @@ mod tests {
         assert!(apply(&url, event(Action::Allowed)).unwrap().url.is_some());
         let none = cfg(AllowedDetail::None, None);
         assert!(apply(&none, event(Action::Allowed)).is_none());
-        for a in [Action::Advised, Action::Blocked, Action::Refused, Action::AuthFailed, Action::Error] {
+        for a in [
+            Action::Advised,
+            Action::Blocked,
+            Action::Refused,
+            Action::AuthFailed,
+            Action::Error,
+        ] {
             assert!(apply(&none, event(a)).is_some(), "{a:?}");
         }
     }

@@ -11,8 +11,14 @@ use crate::rules::parse_files;
 
 fn rules() -> RuleIndex {
     parse_files(&[
-        (PathBuf::from("tiktok.toml"), "id = \"tiktok\"\ntitle = \"TikTok\"\ndomains = [\"tiktok.com\"]\n".to_owned()),
-        (PathBuf::from("shared.toml"), "id = \"shared\"\ntitle = \"Shared\"\ndomains = [\"byteoversea.com\", \"tiktok.com\"]\n".to_owned()),
+        (
+            PathBuf::from("tiktok.toml"),
+            "id = \"tiktok\"\ntitle = \"TikTok\"\ndomains = [\"tiktok.com\"]\n".to_owned(),
+        ),
+        (
+            PathBuf::from("shared.toml"),
+            "id = \"shared\"\ntitle = \"Shared\"\ndomains = [\"byteoversea.com\", \"tiktok.com\"]\n".to_owned(),
+        ),
     ])
     .unwrap()
 }
@@ -70,7 +76,13 @@ const EXPIRED: OffsetDateTime = datetime!(2030-01-01 00:00 +01:00);
 fn every_coverage_action_and_window() {
     let rules = rules();
     let actions = [Action::Allow, Action::Warn, Action::Block];
-    let windows = [(BEFORE, false), (START, true), (IN_FORCE, true), (OVERDUE, true), (EXPIRED, false)];
+    let windows = [
+        (BEFORE, false),
+        (START, true),
+        (IN_FORCE, true),
+        (OVERDUE, true),
+        (EXPIRED, false),
+    ];
     for coverage in Coverage::ALL {
         for action in actions {
             for (now, in_force) in windows {
@@ -105,20 +117,46 @@ fn review_date_keeps_enforcing() {
     assert_eq!(p.window(EXPIRED), Window::Expired);
     let mut open = p.clone();
     open.expires = None;
-    assert_eq!(open.window(datetime!(2099-01-01 00:00 UTC)), Window::InForce { overdue: true });
+    assert_eq!(
+        open.window(datetime!(2099-01-01 00:00 UTC)),
+        Window::InForce { overdue: true }
+    );
 }
 
 #[test]
 fn only_the_paying_authority_counts() {
     let rules = rules();
-    let policies = vec![policy("fed", "federal", 0, [Action::Block, Action::Warn, Action::Allow])];
+    let policies = vec![policy(
+        "fed",
+        "federal",
+        0,
+        [Action::Block, Action::Warn, Action::Allow],
+    )];
     let flemish = device("flanders", Coverage::Covered);
-    let d = decide(&policies, &rules, &Subject::Device(&flemish), &host("tiktok.com"), IN_FORCE);
+    let d = decide(
+        &policies,
+        &rules,
+        &Subject::Device(&flemish),
+        &host("tiktok.com"),
+        IN_FORCE,
+    );
     assert_eq!((d.action, d.hit), (Action::Allow, None));
     // An unknown device treated as covered falls under every authority's policy.
-    let u = decide(&policies, &rules, &Subject::Unknown(UnknownDevice::Covered), &host("tiktok.com"), IN_FORCE);
+    let u = decide(
+        &policies,
+        &rules,
+        &Subject::Unknown(UnknownDevice::Covered),
+        &host("tiktok.com"),
+        IN_FORCE,
+    );
     assert_eq!(u.action, Action::Block);
-    let a = decide(&policies, &rules, &Subject::Unknown(UnknownDevice::Allow), &host("tiktok.com"), IN_FORCE);
+    let a = decide(
+        &policies,
+        &rules,
+        &Subject::Unknown(UnknownDevice::Allow),
+        &host("tiktok.com"),
+        IN_FORCE,
+    );
     assert_eq!((a.action, a.coverage), (Action::Allow, Coverage::Private));
 }
 
@@ -131,14 +169,32 @@ fn strictest_policy_wins_and_first_breaks_ties() {
         policy("block2", "federal", 0, [Action::Block, Action::Allow, Action::Allow]),
     ];
     let dev = device("federal", Coverage::Covered);
-    let d = decide(&policies, &rules, &Subject::Device(&dev), &host("m.tiktok.com"), IN_FORCE);
+    let d = decide(
+        &policies,
+        &rules,
+        &Subject::Device(&dev),
+        &host("m.tiktok.com"),
+        IN_FORCE,
+    );
     assert_eq!(d.action, Action::Block);
     assert_eq!(d.hit.map(|h| (h.policy, h.ruleset)), Some((1, 1)));
     let adv = device("federal", Coverage::Advisory);
-    let d = decide(&policies, &rules, &Subject::Device(&adv), &host("m.tiktok.com"), IN_FORCE);
+    let d = decide(
+        &policies,
+        &rules,
+        &Subject::Device(&adv),
+        &host("m.tiktok.com"),
+        IN_FORCE,
+    );
     assert_eq!((d.action, d.hit.map(|h| h.policy)), (Action::Warn, Some(0)));
     // byteoversea is only in the second ruleset.
-    let d = decide(&policies, &rules, &Subject::Device(&dev), &host("sf.byteoversea.com"), IN_FORCE);
+    let d = decide(
+        &policies,
+        &rules,
+        &Subject::Device(&dev),
+        &host("sf.byteoversea.com"),
+        IN_FORCE,
+    );
     assert_eq!(d.hit.map(|h| h.policy), Some(1));
 }
 
@@ -150,8 +206,23 @@ fn explain_agrees_with_decide() {
         policy("vl", "flanders", 0, [Action::Block, Action::Warn, Action::Allow]),
     ];
     let dev = device("federal", Coverage::Advisory);
-    let e = explain(&policies, &rules, &Subject::Device(&dev), &host("www.tiktok.com"), OVERDUE);
-    assert_eq!(e.decision, decide(&policies, &rules, &Subject::Device(&dev), &host("www.tiktok.com"), OVERDUE));
+    let e = explain(
+        &policies,
+        &rules,
+        &Subject::Device(&dev),
+        &host("www.tiktok.com"),
+        OVERDUE,
+    );
+    assert_eq!(
+        e.decision,
+        decide(
+            &policies,
+            &rules,
+            &Subject::Device(&dev),
+            &host("www.tiktok.com"),
+            OVERDUE
+        )
+    );
     assert_eq!(e.decision.action, Action::Warn);
     assert_eq!(e.policies.len(), 2);
     assert!(e.policies[0].applies && !e.policies[1].applies);

@@ -79,7 +79,12 @@ pub(super) async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAd
     let mut phase = ctx.shared.phase.clone();
     let limits = &ctx.snap.config.proxy.limits;
     loop {
-        let read = head::read(&mut io.inbound, &mut io.client, limits.header_bytes, limits.header_timeout);
+        let read = head::read(
+            &mut io.inbound,
+            &mut io.client,
+            limits.header_bytes,
+            limits.header_timeout,
+        );
         let head = tokio::select! {
             h = read => h,
             _ = super::until(&mut phase, |p| p != Phase::Running) => return,
@@ -262,7 +267,11 @@ impl Ctx {
                 let d = self.snap.registry.device(device);
                 event.device = Some(device_ref(d));
                 event.coverage = CoverageLabel::Known(d.coverage());
-                let reason = if status == Status::Lost { Reason::DeviceLost } else { Reason::DeviceRetired };
+                let reason = if status == Status::Lost {
+                    Reason::DeviceLost
+                } else {
+                    Reason::DeviceRetired
+                };
                 return Err(self.refuse(io, event, reason, None).await);
             }
         };

@@ -45,7 +45,14 @@ pub(super) struct Upstream {
 }
 
 /// Forwards one request. Returns true when the client connection stays open.
-pub(super) async fn run(ctx: &Ctx, io: &mut Io, head: &RequestHead, target: &Target, who: Who<'_>, started: Instant) -> bool {
+pub(super) async fn run(
+    ctx: &Ctx,
+    io: &mut Io,
+    head: &RequestHead,
+    target: &Target,
+    who: Who<'_>,
+    started: Instant,
+) -> bool {
     let now = time::OffsetDateTime::now_utc();
     let url = format!("http://{}", &head.target()[7..]);
     let mut event = ctx.event(Action::Allowed, Some(target), Some(&who));
@@ -75,7 +82,16 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, head: &RequestHead, target: &Tar
         .filter(|u| u.host == target.host.as_str() && u.port == target.port && still_open(&u.stream));
     let mut up = match reuse {
         Some(u) => u,
-        None => match upstream::connect(&ctx.snap, &ctx.shared.listeners, &subject, &target.host, target.port, now).await {
+        None => match upstream::connect(
+            &ctx.snap,
+            &ctx.shared.listeners,
+            &subject,
+            &target.host,
+            target.port,
+            now,
+        )
+        .await
+        {
             Ok((stream, _)) => Upstream {
                 host: target.host.as_str().to_owned(),
                 port: target.port,
@@ -166,7 +182,12 @@ fn block_page(ctx: &Ctx, head: &RequestHead, event: &crate::events::Event, targe
         rule: rule.map_or("", |r| r.id.as_str()),
         contact: &ctx.snap.config.contact,
     };
-    respond::block_page(Reason::Policy, &facts, head.get_str("accept"), head.get_str("accept-language"))
+    respond::block_page(
+        Reason::Policy,
+        &facts,
+        head.get_str("accept"),
+        head.get_str("accept-language"),
+    )
 }
 
 /// A kept upstream connection that the origin has closed reads as end-of-stream.
@@ -239,7 +260,9 @@ where
         let n = inbound.line(r, MAX_LINE).await?;
         let line = &inbound.data()[..n];
         let size_text = line[..n - 2].split(|&b| b == b';').next().unwrap_or(b"");
-        let size_text = std::str::from_utf8(size_text).map_err(|_| invalid("bad chunk size"))?.trim_end();
+        let size_text = std::str::from_utf8(size_text)
+            .map_err(|_| invalid("bad chunk size"))?
+            .trim_end();
         if size_text.is_empty() || size_text.len() > 15 || !size_text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid("bad chunk size"));
         }
@@ -286,7 +309,13 @@ enum ResponseError {
 
 /// Reads the response (forwarding 1xx interim responses), rewrites its head and relays
 /// its body.
-async fn relay_response<R, W>(inbound: &mut Inbound, r: &mut R, w: &mut W, head_only: bool, client_keep: bool) -> Result<ResponseDone, ResponseError>
+async fn relay_response<R, W>(
+    inbound: &mut Inbound,
+    r: &mut R,
+    w: &mut W,
+    head_only: bool,
+    client_keep: bool,
+) -> Result<ResponseDone, ResponseError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -303,7 +332,9 @@ where
         let status = parsed.status;
         let after = |bytes| ResponseError::AfterHead { status, bytes };
         if (100..200).contains(&status) && status != 101 {
-            w.write_all(&parsed.rewritten(None, true)).await.map_err(|_| after(bytes))?;
+            w.write_all(&parsed.rewritten(None, true))
+                .await
+                .map_err(|_| after(bytes))?;
             bytes += parsed.len as u64;
             continue;
         }
@@ -316,7 +347,9 @@ where
         // No usable framing: the body runs until the origin closes.
         let keep = client_keep && framing.is_some() && status != 101;
         let upstream_reusable = framing.is_some() && !parsed.close;
-        w.write_all(&parsed.rewritten(framing, keep)).await.map_err(|_| after(bytes))?;
+        w.write_all(&parsed.rewritten(framing, keep))
+            .await
+            .map_err(|_| after(bytes))?;
         bytes += parsed.len as u64;
         let body = match framing {
             Some(f) => relay_body(inbound, r, w, f).await,
@@ -382,12 +415,24 @@ async fn read_response_head<R: AsyncRead + Unpin>(inbound: &mut Inbound, r: &mut
                 Ok(httparse::Status::Complete(n)) => {
                     let status = resp.code.ok_or_else(|| invalid("no status"))?;
                     let version = resp.version.unwrap_or(1);
-                    let lengths = resp.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length")).map(|h| h.value);
-                    let codings = resp.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding")).map(|h| h.value);
+                    let lengths = resp
+                        .headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .map(|h| h.value);
+                    let codings = resp
+                        .headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+                        .map(|h| h.value);
                     let framing = head::body_framing(lengths, codings, version);
                     let mut close = version == 0;
                     let mut named = Vec::new();
-                    for h in resp.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("connection")) {
+                    for h in resp
+                        .headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+                    {
                         for t in String::from_utf8_lossy(h.value).split(',') {
                             let t = t.trim().to_ascii_lowercase();
                             close |= t == "close";

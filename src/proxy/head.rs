@@ -57,13 +57,18 @@ impl RequestHead {
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers.iter().map(|(n, v)| {
             // httparse only accepts token characters in names: valid UTF-8.
-            (std::str::from_utf8(&self.raw[n.clone()]).unwrap_or(""), &self.raw[v.clone()])
+            (
+                std::str::from_utf8(&self.raw[n.clone()]).unwrap_or(""),
+                &self.raw[v.clone()],
+            )
         })
     }
 
     /// The values of every header called `name` (case-insensitive).
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// The value of the single header `name`, if present once.
@@ -109,7 +114,10 @@ pub fn body_framing<'a>(
         ([], []) => Ok(Framing::None),
         ([len], []) => {
             let ok = !len.is_empty() && len.len() <= 19 && len.iter().all(u8::is_ascii_digit);
-            let n = std::str::from_utf8(len).ok().filter(|_| ok).and_then(|s| s.parse().ok());
+            let n = std::str::from_utf8(len)
+                .ok()
+                .filter(|_| ok)
+                .and_then(|s| s.parse().ok());
             n.map(Framing::Length).ok_or(Reason::BadRequest)
         }
         ([], [te]) if version == 1 && te.trim_ascii().eq_ignore_ascii_case(b"chunked") => Ok(Framing::Chunked),
@@ -150,9 +158,7 @@ fn parse(inbound: &mut Inbound, max: usize) -> Result<Option<RequestHead>, HeadE
     let n = match req.parse(data) {
         Ok(httparse::Status::Complete(n)) if n > max => return Err(HeadError::Refuse(Reason::HeaderTooLarge)),
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if data.len() >= max => {
-            return Err(HeadError::Refuse(Reason::HeaderTooLarge))
-        }
+        Ok(httparse::Status::Partial) if data.len() >= max => return Err(HeadError::Refuse(Reason::HeaderTooLarge)),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::Refuse(Reason::HeaderTooLarge)),
         Err(_) => return Err(HeadError::Refuse(Reason::BadRequest)),
@@ -169,7 +175,11 @@ fn parse(inbound: &mut Inbound, max: usize) -> Result<Option<RequestHead>, HeadE
         method: range(method.as_bytes()),
         target: range(target.as_bytes()),
         version,
-        headers: req.headers.iter().map(|h| (range(h.name.as_bytes()), range(h.value))).collect(),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| (range(h.name.as_bytes()), range(h.value)))
+            .collect(),
         raw: data[..n].to_vec(),
     };
     inbound.consume(n);
@@ -200,17 +210,40 @@ mod tests {
     #[tokio::test]
     async fn refusals() {
         assert_eq!(read_str(b"", 100).await.unwrap_err(), HeadError::Closed);
-        assert_eq!(read_str(b"GET / HTTP/1.1\r\nHost", 100).await.unwrap_err(), HeadError::Refuse(Reason::BadRequest));
-        assert_eq!(read_str(b"GET / HTTP/1.1\r\nHost: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 30).await.unwrap_err(), HeadError::Refuse(Reason::HeaderTooLarge));
-        assert_eq!(read_str(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 100).await.unwrap_err(), HeadError::Refuse(Reason::BadRequest));
-        assert_eq!(read_str(b"GET / HTTP/2.0\r\n\r\n", 100).await.unwrap_err(), HeadError::Refuse(Reason::BadRequest));
-        assert_eq!(read_str(b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 100).await.unwrap_err(), HeadError::Refuse(Reason::BadRequest));
+        assert_eq!(
+            read_str(b"GET / HTTP/1.1\r\nHost", 100).await.unwrap_err(),
+            HeadError::Refuse(Reason::BadRequest)
+        );
+        assert_eq!(
+            read_str(b"GET / HTTP/1.1\r\nHost: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 30)
+                .await
+                .unwrap_err(),
+            HeadError::Refuse(Reason::HeaderTooLarge)
+        );
+        assert_eq!(
+            read_str(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 100)
+                .await
+                .unwrap_err(),
+            HeadError::Refuse(Reason::BadRequest)
+        );
+        assert_eq!(
+            read_str(b"GET / HTTP/2.0\r\n\r\n", 100).await.unwrap_err(),
+            HeadError::Refuse(Reason::BadRequest)
+        );
+        assert_eq!(
+            read_str(b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 100)
+                .await
+                .unwrap_err(),
+            HeadError::Refuse(Reason::BadRequest)
+        );
     }
 
     #[tokio::test]
     async fn times_out_on_a_partial_head() {
         let (mut client, mut server) = tokio::io::duplex(64);
-        tokio::io::AsyncWriteExt::write_all(&mut client, b"GET / HT").await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"GET / HT")
+            .await
+            .unwrap();
         let got = read(&mut Inbound::new(), &mut server, 1024, Duration::from_millis(50)).await;
         assert_eq!(got.unwrap_err(), HeadError::Refuse(Reason::HeaderTimeout));
         let mut idle = tokio::io::duplex(64).1;

@@ -72,14 +72,26 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
             if let Some(sni) = sni {
                 let Ok(sni_host) = Host::parse(sni) else {
                     event.server_name = Some(sni.clone());
-                    return fail(ctx, io, event, Reason::ClientHelloInvalid, Some(Alert::InternalError), started).await;
+                    return fail(
+                        ctx,
+                        io,
+                        event,
+                        Reason::ClientHelloInvalid,
+                        Some(Alert::InternalError),
+                        started,
+                    )
+                    .await;
                 };
                 event.server_name = Some(sni_host.as_str().to_owned());
                 let sni_decision = ctx.snap.decide(&subject, &sni_host, now);
                 if sni_decision.action == policy::Action::Block {
                     ctx.apply(&mut event, &sni_decision);
                     let fronting = sni_host != target.host && target.host.name().is_some();
-                    let reason = if fronting { Reason::DomainFronting } else { Reason::Policy };
+                    let reason = if fronting {
+                        Reason::DomainFronting
+                    } else {
+                        Reason::Policy
+                    };
                     return fail(ctx, io, event, reason, Some(Alert::AccessDenied), started).await;
                 }
                 if sni_decision.action > decision.action {
@@ -90,7 +102,11 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         Hello::Opaque | Hello::Closed => {}
     }
     let no_sni = !matches!(&hello, Hello::Tls { sni: Some(_), .. });
-    if no_sni && cfg.require_sni_for_covered && subject.coverage() == Coverage::Covered && !matches!(hello, Hello::Closed) {
+    if no_sni
+        && cfg.require_sni_for_covered
+        && subject.coverage() == Coverage::Covered
+        && !matches!(hello, Hello::Closed)
+    {
         let alert = hello_read.then_some(Alert::AccessDenied);
         return fail(ctx, io, event, Reason::SniRequired, alert, started).await;
     }
@@ -103,7 +119,15 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         return;
     }
 
-    let conn = upstream::connect(&ctx.snap, &ctx.shared.listeners, &subject, &target.host, target.port, now).await;
+    let conn = upstream::connect(
+        &ctx.snap,
+        &ctx.shared.listeners,
+        &subject,
+        &target.host,
+        target.port,
+        now,
+    )
+    .await;
     let (mut upstream, addr) = match conn {
         Ok(c) => c,
         Err(e) => {
@@ -135,7 +159,15 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     let replayed = replay.len() as u64;
     if upstream.write_all(&replay).await.is_err() {
         event.duration = Some(started.elapsed());
-        return fail(ctx, io, event, Reason::UpstreamConnectFailed, hello_read.then_some(Alert::InternalError), started).await;
+        return fail(
+            ctx,
+            io,
+            event,
+            Reason::UpstreamConnectFailed,
+            hello_read.then_some(Alert::InternalError),
+            started,
+        )
+        .await;
     }
     let idle = ctx.snap.config.proxy.limits.idle_timeout;
     let (up, down) = relay(&mut io.client, &mut upstream, idle, ctx.shared.phase.clone()).await;
@@ -172,7 +204,9 @@ async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, Reason> {
                     })
                 }
                 Ok(Parsed::NeedMore) => {}
-                Err(client_hello::Error::NotTls) if ctx.snap.config.proxy.allow_non_tls_tunnels => return Ok(Hello::Opaque),
+                Err(client_hello::Error::NotTls) if ctx.snap.config.proxy.allow_non_tls_tunnels => {
+                    return Ok(Hello::Opaque)
+                }
                 Err(client_hello::Error::NotTls) => return Err(Reason::NotTls),
                 Err(_) => return Err(Reason::ClientHelloInvalid),
             }
@@ -188,7 +222,12 @@ async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, Reason> {
 
 /// Copies both ways until both sides are done, the tunnel is idle for `idle`, or the
 /// proxy is closing. Returns (client→upstream, upstream→client) bytes.
-async fn relay(client: &mut TcpStream, upstream: &mut TcpStream, idle: Duration, mut phase: watch::Receiver<Phase>) -> (u64, u64) {
+async fn relay(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    idle: Duration,
+    mut phase: watch::Receiver<Phase>,
+) -> (u64, u64) {
     let start = tokio::time::Instant::now();
     let last = AtomicU64::new(0);
     let up = AtomicU64::new(0);

@@ -73,7 +73,12 @@ pub async fn connect(
         .unwrap_or(Err(UpstreamError::Timeout))
 }
 
-async fn resolve(cfg: &ProxyConfig, host: &Host, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, UpstreamError> {
+async fn resolve(
+    cfg: &ProxyConfig,
+    host: &Host,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, UpstreamError> {
     if let Some(ip) = host.ip() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
@@ -123,7 +128,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         return Some(v4);
     }
     let s = ip.segments();
-    let nat64 = (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0]) || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1);
+    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1);
     nat64.then(|| {
         let o = ip.octets();
         Ipv4Addr::new(o[12], o[13], o[14], o[15])
@@ -143,12 +148,17 @@ pub fn prohibited(cfg: &ProxyConfig, listeners: &[SocketAddr], addr: SocketAddr)
     let forms: Vec<IpAddr> = std::iter::once(ip).chain(v4).collect();
     let own = listeners.iter().any(|l| {
         l.port() == addr.port()
-            && forms.iter().any(|f| *f == l.ip() || (l.ip().is_unspecified() && (f.is_loopback() || f.is_unspecified())))
+            && forms
+                .iter()
+                .any(|f| *f == l.ip() || (l.ip().is_unspecified() && (f.is_loopback() || f.is_unspecified())))
     });
     if own {
         return true;
     }
-    if forms.iter().any(|f| cfg.allow_destinations.iter().any(|n| n.contains(f))) {
+    if forms
+        .iter()
+        .any(|f| cfg.allow_destinations.iter().any(|n| n.contains(f)))
+    {
         return false;
     }
     forms
@@ -181,13 +191,30 @@ mod tests {
         let listeners = ["127.0.0.1:3128".parse().unwrap(), "0.0.0.0:9090".parse().unwrap()];
         let no = |a: &str| prohibited(&c, &listeners, a.parse().unwrap());
         for bad in [
-            "127.0.0.1:80", "127.9.9.9:443", "[::1]:443", "169.254.169.254:80", "[fe80::1]:443", "0.0.0.0:80",
-            "100.64.1.1:443", "[::ffff:127.0.0.1]:80", "[::ffff:169.254.169.254]:80", "[64:ff9b::7f00:1]:80",
-            "[64:ff9b::a9fe:a9fe]:80", "198.51.100.7:443", "[::ffff:198.51.100.7]:443", "224.0.0.1:80", "[::]:443",
+            "127.0.0.1:80",
+            "127.9.9.9:443",
+            "[::1]:443",
+            "169.254.169.254:80",
+            "[fe80::1]:443",
+            "0.0.0.0:80",
+            "100.64.1.1:443",
+            "[::ffff:127.0.0.1]:80",
+            "[::ffff:169.254.169.254]:80",
+            "[64:ff9b::7f00:1]:80",
+            "[64:ff9b::a9fe:a9fe]:80",
+            "198.51.100.7:443",
+            "[::ffff:198.51.100.7]:443",
+            "224.0.0.1:80",
+            "[::]:443",
         ] {
             assert!(no(bad), "{bad} allowed");
         }
-        for good in ["192.0.2.1:443", "[2001:db8::1]:443", "10.1.2.3:80", "[::ffff:192.0.2.1]:443"] {
+        for good in [
+            "192.0.2.1:443",
+            "[2001:db8::1]:443",
+            "10.1.2.3:80",
+            "[::ffff:192.0.2.1]:443",
+        ] {
             assert!(!no(good), "{good} refused");
         }
     }

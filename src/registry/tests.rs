@@ -35,19 +35,58 @@ fn coverage_is_derived() {
 #[test]
 fn row_errors_name_the_line() {
     let cases = [
-        ("a,federal,,,full,none,none,,,,,active\nb,federal,,,maybe,none,none,,,,,active\n", "reg.csv:3: purchase \"maybe\" must be none, partial or full"),
-        ("a,federal,,,full,none,none,,,,,active\na,federal,,,full,none,none,,,,,active\n", "reg.csv:3: duplicate device_id \"a\" (first on line 2)"),
-        (&format!("a,federal,,,full,none,none,,{T1},,,active\nb,federal,,,full,none,none,,{T1},,,active\n"), "reg.csv:3: token_sha256 is already used by device on line 2"),
-        (&format!("a,federal,,,full,none,none,,,{T1},,active\nb,federal,,,full,none,none,,,{T1},,active\n"), "reg.csv:3: cert_sha256 is already used by device on line 2"),
-        ("a,federal,,,full,none,none,,,,10.0.0.0/8,active\nb,federal,,,full,none,none,,,,10.0.0.0/8,active\n", "reg.csv:3: address 10.0.0.0/8 is already used by device on line 2"),
-        ("a,federal,,,full,none,none,,,,10.0.0.1/8,active\n", "reg.csv:2: address \"10.0.0.1/8\" has host bits set (did you mean 10.0.0.0/8?)"),
-        ("a b,federal,,,full,none,none,,,,,active\n", "reg.csv:2: device_id \"a b\" must be [A-Za-z0-9._-]{1,64}"),
-        (",federal,,,full,none,none,,,,,active\n", "reg.csv:2: device_id is required"),
-        ("a,federal,,,full,none,none,yes,,,,active\n", "reg.csv:2: professional_use \"yes\" must be true or false"),
-        ("a,federal,,,full,none,none,,abc,,,active\n", "reg.csv:2: token_sha256 must be 64 hexadecimal characters"),
-        ("a,federal,,,full,none,none,,,,,gone\n", "reg.csv:2: status \"gone\" must be active, retired or lost"),
-        ("a,federal,,,full,none,none,,,,,active\nb,federal\n", "reg.csv:3: malformed row: 2 fields where the header has 12"),
-        ("a,federal,,,full,none,none,,,,\"10.0.0.1\n10.0.0.2\",active\nb,federal,,,full,none,none,,,,,bad\n", "reg.csv:4: status \"bad\" must be active, retired or lost"),
+        (
+            "a,federal,,,full,none,none,,,,,active\nb,federal,,,maybe,none,none,,,,,active\n",
+            "reg.csv:3: purchase \"maybe\" must be none, partial or full",
+        ),
+        (
+            "a,federal,,,full,none,none,,,,,active\na,federal,,,full,none,none,,,,,active\n",
+            "reg.csv:3: duplicate device_id \"a\" (first on line 2)",
+        ),
+        (
+            &format!("a,federal,,,full,none,none,,{T1},,,active\nb,federal,,,full,none,none,,{T1},,,active\n"),
+            "reg.csv:3: token_sha256 is already used by device on line 2",
+        ),
+        (
+            &format!("a,federal,,,full,none,none,,,{T1},,active\nb,federal,,,full,none,none,,,{T1},,active\n"),
+            "reg.csv:3: cert_sha256 is already used by device on line 2",
+        ),
+        (
+            "a,federal,,,full,none,none,,,,10.0.0.0/8,active\nb,federal,,,full,none,none,,,,10.0.0.0/8,active\n",
+            "reg.csv:3: address 10.0.0.0/8 is already used by device on line 2",
+        ),
+        (
+            "a,federal,,,full,none,none,,,,10.0.0.1/8,active\n",
+            "reg.csv:2: address \"10.0.0.1/8\" has host bits set (did you mean 10.0.0.0/8?)",
+        ),
+        (
+            "a b,federal,,,full,none,none,,,,,active\n",
+            "reg.csv:2: device_id \"a b\" must be [A-Za-z0-9._-]{1,64}",
+        ),
+        (
+            ",federal,,,full,none,none,,,,,active\n",
+            "reg.csv:2: device_id is required",
+        ),
+        (
+            "a,federal,,,full,none,none,yes,,,,active\n",
+            "reg.csv:2: professional_use \"yes\" must be true or false",
+        ),
+        (
+            "a,federal,,,full,none,none,,abc,,,active\n",
+            "reg.csv:2: token_sha256 must be 64 hexadecimal characters",
+        ),
+        (
+            "a,federal,,,full,none,none,,,,,gone\n",
+            "reg.csv:2: status \"gone\" must be active, retired or lost",
+        ),
+        (
+            "a,federal,,,full,none,none,,,,,active\nb,federal\n",
+            "reg.csv:3: malformed row: 2 fields where the header has 12",
+        ),
+        (
+            "a,federal,,,full,none,none,,,,\"10.0.0.1\n10.0.0.2\",active\nb,federal,,,full,none,none,,,,,bad\n",
+            "reg.csv:4: status \"bad\" must be active, retired or lost",
+        ),
     ];
     for (rows, want) in cases {
         assert_eq!(csv(rows).unwrap_err(), want, "{rows}");
@@ -61,7 +100,11 @@ fn header_errors() {
     let e = Registry::parse(Path::new("r.csv"), "device_id,authority,purchase,subscription,usage\n").unwrap_err();
     assert_eq!(e.to_string(), "r.csv:1: missing required column \"status\"");
     // Only the required columns are needed.
-    let reg = Registry::parse(Path::new("r.csv"), "device_id,authority,purchase,subscription,usage,status\nx,fwb,none,full,none,lost\n").unwrap();
+    let reg = Registry::parse(
+        Path::new("r.csv"),
+        "device_id,authority,purchase,subscription,usage,status\nx,fwb,none,full,none,lost\n",
+    )
+    .unwrap();
     assert_eq!(reg.len(), 1);
 }
 
@@ -80,7 +123,10 @@ fn json_rows_and_lines() {
     let e = Registry::parse(Path::new("r.json"), bad).unwrap_err().to_string();
     assert!(e.starts_with("r.json:4: unknown field `colour`"), "{e}");
     let e = Registry::parse(Path::new("r.json"), "[\n {\"device_id\": \"a\", \"authority\": \"x\", \"purchase\": \"none\", \"subscription\": \"none\", \"usage\": \"sometimes\", \"status\": \"active\"}\n]").unwrap_err();
-    assert_eq!(e.to_string(), "r.json:2: usage \"sometimes\" must be none, partial or full");
+    assert_eq!(
+        e.to_string(),
+        "r.json:2: usage \"sometimes\" must be none, partial or full"
+    );
     let e = Registry::parse(Path::new("r.json"), "[\n{,}\n]").unwrap_err();
     assert!(e.to_string().starts_with("r.json:2: malformed JSON"), "{e}");
 }

@@ -103,15 +103,7 @@ pub fn alert_record(alert: Alert) -> [u8; 7] {
         Alert::UnrecognizedName => 112,
     };
     // ContentType alert, version 3.3, length 2, AlertLevel fatal, description.
-    [
-        CONTENT_TYPE_ALERT,
-        3,
-        3,
-        0,
-        2,
-        ALERT_LEVEL_FATAL,
-        description,
-    ]
+    [CONTENT_TYPE_ALERT, 3, 3, 0, 2, ALERT_LEVEL_FATAL, description]
 }
 
 /// Parse from the start of a client stream. `buf` holds every byte received so far; `max` bounds how many bytes may be buffered (SPEC default 64 KiB).
@@ -256,8 +248,7 @@ fn reassemble(buf: &[u8], max: usize) -> Framed<'_> {
 
 impl Framed<'_> {
     fn total_len(&self) -> Option<usize> {
-        self.body_len
-            .map(|len| len.saturating_add(HANDSHAKE_HEADER_LEN))
+        self.body_len.map(|len| len.saturating_add(HANDSHAKE_HEADER_LEN))
     }
 
     fn fail(mut self, err: Error) -> Self {
@@ -313,9 +304,9 @@ fn record_header(header: &[u8], first: bool) -> Result<Option<usize>, Error> {
 /// Checks the handshake type once its byte is there.
 fn handshake_type(message: &[u8]) -> Result<(), Error> {
     match message.first() {
-        Some(&ty) if ty != HANDSHAKE_CLIENT_HELLO => Err(Error::Invalid(
-            "first handshake message is not a client hello",
-        )),
+        Some(&ty) if ty != HANDSHAKE_CLIENT_HELLO => {
+            Err(Error::Invalid("first handshake message is not a client hello"))
+        }
         _ => Ok(()),
     }
 }
@@ -332,9 +323,7 @@ fn handshake_body_len(message: &[u8]) -> Option<usize> {
 /// more message bytes from offset `pos`, where the current record has
 /// `left_in_record` bytes to go and every further record adds a header.
 fn needed_at_least(pos: usize, left_in_record: usize, left: usize) -> usize {
-    let further_records = left
-        .saturating_sub(left_in_record)
-        .div_ceil(MAX_FRAGMENT_LEN);
+    let further_records = left.saturating_sub(left_in_record).div_ceil(MAX_FRAGMENT_LEN);
     pos.saturating_add(left)
         .saturating_add(further_records.saturating_mul(RECORD_HEADER_LEN))
 }
@@ -362,11 +351,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(data: &'a [u8], len: usize) -> Self {
-        Reader {
-            data,
-            pos: 0,
-            end: len,
-        }
+        Reader { data, pos: 0, end: len }
     }
 
     fn is_empty(&self) -> bool {
@@ -555,8 +540,7 @@ fn alpn(ext: &mut Reader<'_>) -> Result<Vec<String>, Halt> {
         if name.is_empty() {
             return Err(Halt::Invalid("empty alpn protocol"));
         }
-        let name =
-            std::str::from_utf8(name).map_err(|_| Halt::Invalid("alpn protocol is not utf-8"))?;
+        let name = std::str::from_utf8(name).map_err(|_| Halt::Invalid("alpn protocol is not utf-8"))?;
         protocols.push(name.to_owned());
     }
     Ok(protocols)
@@ -618,9 +602,7 @@ mod tests {
         }
 
         fn ext(mut self, ty: u16, body: Vec<u8>) -> Self {
-            self.extensions
-                .get_or_insert_with(Vec::new)
-                .push((ty, body));
+            self.extensions.get_or_insert_with(Vec::new).push((ty, body));
             self
         }
 
@@ -641,10 +623,7 @@ mod tests {
         }
 
         fn ech(self) -> Self {
-            self.ext(
-                EXT_ENCRYPTED_CLIENT_HELLO,
-                vec![0, 0, 1, 0, 1, 0x42, 0, 0, 0],
-            )
+            self.ext(EXT_ENCRYPTED_CLIENT_HELLO, vec![0, 0, 1, 0, 1, 0x42, 0, 0, 0])
         }
 
         fn no_extensions(mut self) -> Self {
@@ -774,9 +753,7 @@ mod tests {
 
     #[test]
     fn sni_alpn_single_record() {
-        let b = Builder::new()
-            .sni(b"www.example.com")
-            .alpn(&[b"h2", b"http/1.1"]);
+        let b = Builder::new().sni(b"www.example.com").alpn(&[b"h2", b"http/1.1"]);
         let input = b.record();
         let want = hello(Some("www.example.com"), &["h2", "http/1.1"], false);
         assert_valid(&input, input.len(), &want);
@@ -803,11 +780,7 @@ mod tests {
     #[test]
     fn ech_flag() {
         let input = Builder::new().sni(b"public.example").ech().record();
-        assert_valid(
-            &input,
-            input.len(),
-            &hello(Some("public.example"), &[], true),
-        );
+        assert_valid(&input, input.len(), &hello(Some("public.example"), &[], true));
     }
 
     #[test]
@@ -847,11 +820,7 @@ mod tests {
         let b = Builder::new().sni(b"tiny.example").alpn(&[b"h2"]);
         let input = records_of_size(&b.message(), 1);
         assert_eq!(input.len(), b.message().len() * 6);
-        assert_valid(
-            &input,
-            input.len(),
-            &hello(Some("tiny.example"), &["h2"], false),
-        );
+        assert_valid(&input, input.len(), &hello(Some("tiny.example"), &["h2"], false));
     }
 
     #[test]
@@ -977,10 +946,7 @@ mod tests {
         let want = hello(Some("big.example"), &[], false);
         let input = b.record();
         let needed = input.len();
-        assert_eq!(
-            prefixes(&input, needed),
-            (needed, Ok(Parsed::Done(want.clone())))
-        );
+        assert_eq!(prefixes(&input, needed), (needed, Ok(Parsed::Done(want.clone()))));
         assert_eq!(prefixes(&input, needed - 1), (9, Err(Error::TooLarge)));
 
         // Split records: the headers of further records count as well. At
@@ -1012,23 +978,11 @@ mod tests {
         // Once the handshake header is complete (4 records), the body and
         // one more record header are certain.
         let at_least = 4 * 6 + (m.len() - 4) + 5;
-        assert_eq!(
-            prefixes(&input, at_least - 1),
-            (4 * 6, Err(Error::TooLarge))
-        );
+        assert_eq!(prefixes(&input, at_least - 1), (4 * 6, Err(Error::TooLarge)));
         // The next record header makes one more header certain.
-        assert_eq!(
-            prefixes(&input, at_least),
-            (5 * 6 - 1, Err(Error::TooLarge))
-        );
-        assert_eq!(
-            prefixes(&input, at_least + 5),
-            (6 * 6 - 1, Err(Error::TooLarge))
-        );
-        assert_eq!(
-            prefixes(&input, at_least - 1),
-            (4 * 6, Err(Error::TooLarge))
-        );
+        assert_eq!(prefixes(&input, at_least), (5 * 6 - 1, Err(Error::TooLarge)));
+        assert_eq!(prefixes(&input, at_least + 5), (6 * 6 - 1, Err(Error::TooLarge)));
+        assert_eq!(prefixes(&input, at_least - 1), (4 * 6, Err(Error::TooLarge)));
     }
 
     #[test]
@@ -1079,17 +1033,9 @@ mod tests {
             (suites + 1, 0, "bad cipher_suites length"),
             (comp, 0, "empty compression_methods"),
             (comp, 0xff, "truncated compression_methods"),
-            (
-                exts + 1,
-                body[exts + 1] + 1,
-                "extensions overrun the client hello",
-            ),
+            (exts + 1, body[exts + 1] + 1, "extensions overrun the client hello"),
             (exts + 1, body[exts + 1] - 1, "bytes after the extensions"),
-            (
-                exts + 2 + 2 + 1,
-                0xff,
-                "extension overruns the extensions block",
-            ),
+            (exts + 2 + 2 + 1, 0xff, "extension overruns the extensions block"),
         ];
         for (offset, value, want) in cases {
             let mut body = body.clone();
@@ -1115,11 +1061,7 @@ mod tests {
         let mut body = Builder::new().ext(0x15, vec![0; 2000]).body();
         body[2 + 32] = 33;
         let input = records(&handshake(&body), 2);
-        assert_error(
-            &input,
-            5 + 4 + 2 + 32 + 1,
-            Error::Invalid("session_id too long"),
-        );
+        assert_error(&input, 5 + 4 + 2 + 32 + 1, Error::Invalid("session_id too long"));
     }
 
     #[test]
@@ -1131,11 +1073,7 @@ mod tests {
         let m = handshake(&body);
         let mut input = record_of(CONTENT_TYPE_HANDSHAKE, &m[..50]);
         input.extend(record_of(23, &m[50..]));
-        assert_error(
-            &input,
-            5 + 4 + 2 + 32 + 1,
-            Error::Invalid("session_id too long"),
-        );
+        assert_error(&input, 5 + 4 + 2 + 32 + 1, Error::Invalid("session_id too long"));
     }
 
     #[test]
@@ -1144,10 +1082,7 @@ mod tests {
         let (_, got) = prefixes(&input, MAX);
         assert_eq!(got, Err(Error::Invalid("duplicate extension")));
 
-        let input = Builder::new()
-            .ext(0x1234, vec![])
-            .ext(0x1234, vec![1])
-            .record();
+        let input = Builder::new().ext(0x1234, vec![]).ext(0x1234, vec![1]).record();
         let (_, got) = prefixes(&input, MAX);
         assert_eq!(got, Err(Error::Invalid("duplicate extension")));
 
@@ -1190,18 +1125,9 @@ mod tests {
         for (ext, want) in [
             (vec![0, 0], "empty server_name list"),
             (vec![], "server_name list overruns the extension"),
-            (
-                vec![0, 9, 0, 0, 1, b'a'],
-                "server_name list overruns the extension",
-            ),
-            (
-                vec![0, 4, 0, 0, 1, b'a', 0],
-                "bytes after the server_name list",
-            ),
-            (
-                vec![0, 4, 0, 0, 3, b'a'],
-                "server_name entry overruns the list",
-            ),
+            (vec![0, 9, 0, 0, 1, b'a'], "server_name list overruns the extension"),
+            (vec![0, 4, 0, 0, 1, b'a', 0], "bytes after the server_name list"),
+            (vec![0, 4, 0, 0, 3, b'a'], "server_name entry overruns the list"),
             (vec![0, 2, 0, 0], "server_name entry overruns the list"),
         ] {
             let input = Builder::new().ext(EXT_SERVER_NAME, ext).record();
@@ -1240,23 +1166,15 @@ mod tests {
     #[test]
     fn extension_contents_must_fill_the_extension() {
         // An ECH extension body is opaque; an unknown one too.
-        let input = Builder::new()
-            .ext(EXT_ENCRYPTED_CLIENT_HELLO, vec![])
-            .record();
+        let input = Builder::new().ext(EXT_ENCRYPTED_CLIENT_HELLO, vec![]).record();
         assert_valid(&input, input.len(), &hello(None, &[], true));
-        let input = Builder::new()
-            .ext(0xff01, vec![0])
-            .ext(0x0017, vec![])
-            .record();
+        let input = Builder::new().ext(0xff01, vec![0]).ext(0x0017, vec![]).record();
         assert_valid(&input, input.len(), &hello(None, &[], false));
     }
 
     #[test]
     fn every_prefix_of_assorted_inputs() {
-        let b = Builder::new()
-            .sni(b"every.example")
-            .alpn(&[b"h2", b"http/1.1"])
-            .ech();
+        let b = Builder::new().sni(b"every.example").alpn(&[b"h2", b"http/1.1"]).ech();
         let m = b.message();
         let mut inputs = vec![
             b.record(),
@@ -1303,11 +1221,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let seed = Builder::new()
-            .sni(b"noise.example")
-            .alpn(&[b"h2"])
-            .ech()
-            .record();
+        let seed = Builder::new().sni(b"noise.example").alpn(&[b"h2"]).ech().record();
         for _ in 0..2000 {
             let mut v = seed.clone();
             let flips = next() % 4 + 1;
@@ -1398,14 +1312,8 @@ mod tests {
     fn alert_bytes() {
         assert_eq!(alert_record(Alert::AccessDenied), [21, 3, 3, 0, 2, 2, 49]);
         assert_eq!(alert_record(Alert::InternalError), [21, 3, 3, 0, 2, 2, 80]);
-        assert_eq!(
-            alert_record(Alert::HandshakeFailure),
-            [21, 3, 3, 0, 2, 2, 40]
-        );
-        assert_eq!(
-            alert_record(Alert::UnrecognizedName),
-            [21, 3, 3, 0, 2, 2, 112]
-        );
+        assert_eq!(alert_record(Alert::HandshakeFailure), [21, 3, 3, 0, 2, 2, 40]);
+        assert_eq!(alert_record(Alert::UnrecognizedName), [21, 3, 3, 0, 2, 2, 112]);
         // An alert is not a ClientHello.
         let alert = alert_record(Alert::AccessDenied);
         assert_eq!(parse(&alert, MAX), Err(Error::NotTls));
