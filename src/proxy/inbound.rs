@@ -47,23 +47,17 @@ impl Inbound {
     }
 
     /// Reads more bytes from `r`, keeping what is buffered. Returns 0 at end of stream.
+    /// Cancellation-safe.
     pub async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<usize> {
         if self.start > 0 && self.start * 2 >= self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let len = self.buf.len();
-        let want = (len - self.start).max(INITIAL);
-        self.buf.resize(len + want, 0);
-        let n = match r.read(&mut self.buf[len..]).await {
-            Ok(n) => n,
-            Err(e) => {
-                self.buf.truncate(len);
-                return Err(e);
-            }
-        };
-        self.buf.truncate(len + n);
-        Ok(n)
+        let want = (self.buf.len() - self.start).max(INITIAL);
+        self.buf.reserve(want);
+        // `read_buf` appends into spare capacity: if this future is dropped (a timeout),
+        // the buffer is unchanged.
+        r.read_buf(&mut self.buf).await
     }
 
     /// Copies exactly `n` bytes from the buffer, then `r`, to `w`.
