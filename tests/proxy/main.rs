@@ -1,6 +1,8 @@
 //! Integration tests through real sockets: an in-process proxy on port 0, TLS and HTTP
 //! origins on loopback, real rustls clients.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod auth;

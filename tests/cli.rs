@@ -1,0 +1,401 @@
+//! The `slagboom` binary: `check`, `explain`, `pac` exit codes and output, `file:line`
+//! errors, `SIGHUP` reload (kept on invalid input) and `SIGTERM` drain. Every process
+//! started here is stopped by PID before the test ends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "proxy/support.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+fn slagboom(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slagboom"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("slagboom.toml")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn check_accepts_the_demo_and_summarises_it() {
+    let o = slagboom(&["check", "-c", demo().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("registry  10 devices (8 covered, 1 advisory, 1 private)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("policy    be-federal-tiktok [federal]: in force, REVIEW OVERDUE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("policy    be-flanders-tiktok [flanders]: in force\n"),
+        "{out}"
+    );
+}
+
+/// Writes a test config, applies `edit` to one file, runs `check`, returns stderr.
+fn check_error(file: &str, edit: impl Fn(String) -> String) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &Opts::default());
+    let target = dir.path().join(file);
+    let text = std::fs::read_to_string(&target).unwrap();
+    std::fs::write(&target, edit(text)).unwrap();
+    let o = slagboom(&["check", "-c", cfg.to_str().unwrap()]);
+    let err = stderr(&o).replace(&format!("{}/", dir.path().display()), "");
+    (o.status.code().unwrap(), err)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn check_reports_file_and_line() {
+    let (code, err) = check_error("slagboom.toml", |t| t.replace("[admin]", "[admin]\ncolour = \"blue\""));
+    assert_eq!(code, 1);
+    assert!(err.starts_with("slagboom: slagboom.toml:"), "{err}");
+    assert!(err.contains("unknown field `colour`"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &Opts::default());
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("header_timeout", "x");
+    let text = text.replace("[proxy.limits]\n", "[proxy.limits]\nheader_timeout = \"soon\"\n");
+    std::fs::write(&cfg, &text).unwrap();
+    let o = slagboom(&["check", "-c", cfg.to_str().unwrap()]);
+    let want = format!("{}:{}: invalid duration", cfg.display(), line_of(&text, "\"soon\""));
+    assert!(stderr(&o).contains(&want), "{} / {want}", stderr(&o));
+
+    let (code, err) = check_error("devices.csv", |t| t.replacen("full,none,none", "lots,none,none", 1));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "slagboom: devices.csv:2: purchase \"lots\" must be none, partial or full"
+    );
+
+    let (_, err) = check_error("slagboom.toml", |t| {
+        t.replace("rulesets = [\"tiktok\", \"test\"]", "rulesets = [\"tiktok\", \"nope\"]")
+    });
+    assert!(err.contains("policy \"fed\" names unknown ruleset \"nope\""), "{err}");
+
+    let (_, err) = check_error("rules/test.toml", |t| t.replace("blocked.test", "blocked test"));
+    assert!(
+        err.starts_with("slagboom: rules/test.toml:4: domain \"blocked test\""),
+        "{err}"
+    );
+
+    for (key, value) in [
+        ("tls_listen", "\"127.0.0.1:3129\""),
+        ("transparent_listen", "\"127.0.0.1:3130\""),
+    ] {
+        let (code, err) = check_error("slagboom.toml", |t| {
+            t.replace("name = \"test-proxy\"", &format!("name = \"t\"\n{key} = {value}"))
+        });
+        assert_eq!(code, 1);
+        assert!(err.contains(&format!("{key} is not supported yet")), "{err}");
+    }
+    let (code, err) = check_error("slagboom.toml", |t| {
+        format!("{t}\n[intercept]\nca_cert = \"a\"\nca_key = \"b\"\n")
+    });
+    assert_eq!(code, 1);
+    assert!(err.contains("[intercept] is not supported yet"), "{err}");
+}
+
+#[test]
+fn explain_prints_every_reason() {
+    let cfg = demo();
+    let c = cfg.to_str().unwrap();
+    let o = slagboom(&[
+        "explain",
+        "-c",
+        c,
+        "--device",
+        "fin-laptop-001",
+        "--host",
+        "WWW.TikTok.com.",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for want in [
+        "device      fin-laptop-001 (",
+        "registry/devices.csv:2)",
+        "coverage    covered",
+        "host        www.tiktok.com",
+        "ruleset     tiktok matches (rule tiktok.com)",
+        "policy      be-federal-tiktok: in force review overdue; ruleset tiktok matches; block for covered  <- decides",
+        "policy      be-flanders-tiktok: in force; does not apply (authorities flanders)",
+        "decision    block by be-federal-tiktok",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    let o = slagboom(&[
+        "explain",
+        "-c",
+        c,
+        "--device",
+        "fed-byod-101",
+        "--host",
+        "m.tiktok.com",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "warn");
+    assert_eq!(v["coverage"], "advisory");
+    assert_eq!(v["hit"]["policy"], "be-federal-tiktok");
+    // Before the ban took effect.
+    let o = slagboom(&[
+        "explain",
+        "-c",
+        c,
+        "--device",
+        "fin-laptop-001",
+        "--host",
+        "tiktok.com",
+        "--at",
+        "2023-03-01T00:00:00Z",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["policies"][0]["window"], "not_yet_in_force");
+    let o = slagboom(&[
+        "explain",
+        "-c",
+        c,
+        "--device",
+        "def-laptop-777",
+        "--host",
+        "example.org",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["decision"], "device_retired");
+    let o = slagboom(&["explain", "-c", c, "--device", "x", "--host", "not a host"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn pac_prints_the_script() {
+    let o = slagboom(&["pac", "-c", demo().to_str().unwrap()]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains("function FindProxyForURL(url, host)"));
+    assert!(out.contains("return \"PROXY 127.0.0.1:3128; DIRECT\";"));
+    assert!(!out.contains("dnsResolve"));
+}
+
+#[test]
+fn ca_init_is_not_supported_yet() {
+    let o = slagboom(&["ca", "init", "-c", demo().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not supported yet"));
+}
+
+#[test]
+fn run_exits_2_when_it_cannot_listen() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &Opts::default());
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("127.0.0.1:0", &taken.local_addr().unwrap().to_string());
+    std::fs::write(&cfg, text).unwrap();
+    let o = slagboom(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot listen"), "{}", stderr(&o));
+    let o = slagboom(&["run", "-c", "/nonexistent/slagboom.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// A `slagboom run` child on a free port; killed by PID on drop.
+struct Running {
+    child: Child,
+    addr: std::net::SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn start(opts: Opts) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(dir.path(), &opts);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+        std::fs::write(&cfg, text).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_slagboom"))
+            .args(["run", "-c", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "proxy did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Running { child, addr, dir }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn status_for(addr: std::net::SocketAddr, device: &str, token: &str) -> u16 {
+    let req = format!(
+        "CONNECT www.tiktok.com:443 HTTP/1.1\r\nHost: www.tiktok.com:443\r\nProxy-Authorization: {}\r\n\r\n",
+        basic(device, token)
+    );
+    let mut s = connect(addr).await;
+    s.write_all(req.as_bytes()).await.unwrap();
+    read_response(&mut s, true).await.status
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_keeps_the_old_state_on_invalid_input() {
+    let run = Running::start(Opts::default());
+    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 200);
+    let csv = run.dir.path().join("devices.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    // The private device becomes covered.
+    let covered = text.replace(
+        "fed-priv,federal,Org of fed-priv,owner-fed-priv,none,none,none",
+        "fed-priv,federal,Org of fed-priv,owner-fed-priv,full,none,none",
+    );
+    std::fs::write(&csv, &covered).unwrap();
+    run.signal("-HUP");
+    let deadline = Instant::now() + DEADLINE;
+    while status_for(run.addr, "fed-priv", "tok-priv").await != 403 {
+        assert!(Instant::now() < deadline, "reload not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A broken export is refused whole: the device stays covered.
+    std::fs::write(
+        &csv,
+        covered.replace(
+            "fed-priv,federal,Org of fed-priv,owner-fed-priv,full",
+            "fed-priv,federal,Org of fed-priv,owner-fed-priv,never",
+        ),
+    )
+    .unwrap();
+    run.signal("-HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_open_tunnels_then_exits_0() {
+    let pki = Pki::new(&["origin.test"]);
+    let origin = TlsOrigin::start(&pki).await;
+    let mut run = Running::start(Opts {
+        connect_ports: vec![origin.addr.port()],
+        limits: "shutdown_grace = \"5s\"".into(),
+        ..Opts::default()
+    });
+    let (s, resp) = connect_tunnel(
+        run.addr,
+        &format!("origin.test:{}", origin.addr.port()),
+        Some(("fed-cov", "tok-cov")),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let mut tls = tls_over(s, &pki, "origin.test").await.unwrap();
+    run.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(run.child.try_wait().unwrap(), None, "waits for the open tunnel");
+    assert!(std::net::TcpStream::connect(run.addr).is_err(), "no longer accepting");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut tls, false).await.text(), "hello");
+    drop(tls);
+    let code = tokio::task::block_in_place(|| run.wait_exit(DEADLINE));
+    assert_eq!(code, Some(0));
+    let events = run.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["tls"]["client"]["server_name"] == "origin.test"),
+        "{events:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_exits_at_once() {
+    let pki = Pki::new(&["origin.test"]);
+    let origin = TlsOrigin::start(&pki).await;
+    let mut run = Running::start(Opts {
+        connect_ports: vec![origin.addr.port()],
+        limits: "shutdown_grace = \"60s\"".into(),
+        ..Opts::default()
+    });
+    let (s, _) = connect_tunnel(
+        run.addr,
+        &format!("origin.test:{}", origin.addr.port()),
+        Some(("fed-cov", "tok-cov")),
+    )
+    .await;
+    let _tls = tls_over(s, &pki, "origin.test").await.unwrap();
+    run.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.signal("-TERM");
+    let code = tokio::task::block_in_place(|| run.wait_exit(Duration::from_secs(5)));
+    assert_eq!(code, Some(0));
+}
