@@ -234,6 +234,7 @@ struct Running {
 }
 
 impl Running {
+    #[allow(clippy::disallowed_methods)] // synchronous start-up wait, before any runtime work
     fn start(opts: Opts) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let cfg = write_config(dir.path(), &opts);
@@ -269,6 +270,7 @@ impl Running {
         assert!(ok.success());
     }
 
+    #[allow(clippy::disallowed_methods)] // called inside block_in_place
     fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
         loop {
