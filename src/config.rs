@@ -522,3 +522,6 @@ fn default_name() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "slagboom".to_owned())
 }
+
+#[cfg(test)]
+mod tests;

@@ -225,6 +225,9 @@ impl Ctx {
     }
 
     pub async fn record(&self, event: Event) {
+        // The operational log line carries the event id, so operator, helpdesk and SOC
+        // can line up one connection.
+        tracing::debug!(peer = %self.peer, event.id = %event.id, action = event.action.as_str(), reason = event.reason.map(|r| r.as_str()), "event");
         let cfg = &self.snap.config;
         self.shared.events.record(&cfg.privacy, &cfg.proxy.name, event).await;
     }

@@ -21,7 +21,8 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Longest chunk-size or trailer line.
 const MAX_LINE: usize = 8 * 1024;
 
-/// Headers that belong to one hop and are never forwarded.
+/// Headers that belong to one hop and are never forwarded (`Content-Length` and
+/// `Transfer-Encoding` are restated from the checked framing instead).
 const HOP_BY_HOP: [&str; 10] = [
     "connection",
     "keep-alive",
@@ -54,7 +55,8 @@ pub(super) async fn run(
     started: Instant,
 ) -> bool {
     let now = time::OffsetDateTime::now_utc();
-    let url = format!("http://{}", &head.target()[7..]);
+    // `parse_target` accepted this target only with an `http://` prefix (any case).
+    let url = format!("http://{}", head.target().get(7..).unwrap_or(""));
     let mut event = ctx.event(Action::Allowed, Some(target), Some(&who));
     event.http = true;
     event.method = Some(head.method().to_owned());
@@ -371,6 +373,8 @@ struct ResponseHead {
     reason: String,
     headers: Vec<(String, Vec<u8>)>,
     framing: Result<Framing, Reason>,
+    /// The origin's `Content-Length`, restated for bodiless answers (HEAD, 304).
+    content_length: Option<Vec<u8>>,
     close: bool,
     len: usize,
 }
@@ -396,7 +400,14 @@ impl ResponseHead {
                 out.extend_from_slice(b"\r\n");
             }
             Some(Framing::Chunked) => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-            Some(Framing::None) | None => {}
+            Some(Framing::None) => {
+                if let (Some(len), true) = (&self.content_length, self.status >= 200 && self.status != 204) {
+                    out.extend_from_slice(b"Content-Length: ");
+                    out.extend_from_slice(len);
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            None => {}
         }
         if self.status >= 200 && !keep {
             out.extend_from_slice(b"Connection: close\r\n");
@@ -453,6 +464,11 @@ async fn read_response_head<R: AsyncRead + Unpin>(inbound: &mut Inbound, r: &mut
                         reason: resp.reason.unwrap_or("").to_owned(),
                         headers,
                         framing,
+                        content_length: resp
+                            .headers
+                            .iter()
+                            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                            .map(|h| h.value.to_vec()),
                         close,
                         len: n,
                     };

@@ -325,3 +325,29 @@ async fn the_proxy_is_never_its_own_destination() {
         .unwrap()
         .contains("error=destination_ip_prohibited"));
 }
+
+#[tokio::test]
+async fn head_requests_keep_the_length_and_have_no_body() {
+    let origin = HttpOrigin::start().await;
+    let proxy = Proxy::start(Opts::default()).await;
+    let host = format!("origin.test:{}", origin.addr.port());
+    let mut s = connect(proxy.addr).await;
+    let auth = basic("fed-cov", "tok-cov");
+    s.write_all(
+        format!("HEAD http://{host}/h HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: {auth}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let resp = read_response(&mut s, true).await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.header("content-length").is_some(), "{resp:?}");
+    // The connection is still usable: no body bytes were sent after the HEAD answer.
+    s.write_all(
+        format!("GET http://{host}/next HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: {auth}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let resp = read_response(&mut s, false).await;
+    let echo: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(echo["path"], "/next");
+}

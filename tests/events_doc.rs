@@ -1,0 +1,242 @@
+//! `docs/events.md` shows one example event per action. The examples are produced here
+//! by the real encoder and compared with the document, so the document cannot drift.
+//! Run with `SLAGBOOM_BLESS_DOCS=1` to rewrite the examples after a deliberate change.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use slagboom::events::{ecs, Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
+use slagboom::registry::Coverage;
+
+fn base(action: Action, id: &str, ms: u64) -> Event {
+    let mut e = Event::new(action, "10.20.30.41:52814".parse().unwrap());
+    e.id = id.to_owned();
+    e.timestamp = UNIX_EPOCH + Duration::from_millis(ms);
+    e
+}
+
+fn device(id: &str, org: &str, owner: &str, coverage: Coverage, e: &mut Event) {
+    e.device = Some(DeviceRef {
+        id: id.into(),
+        organisation: Some(org.into()),
+        owner: Some(owner.into()),
+    });
+    e.coverage = CoverageLabel::Known(coverage);
+}
+
+fn tiktok_rule() -> RuleRef {
+    RuleRef {
+        id: "tiktok.com".into(),
+        name: "TikTok".into(),
+        ruleset: "tiktok".into(),
+        reference: "be-federal-tiktok".into(),
+    }
+}
+
+fn examples() -> Vec<(&'static str, Event)> {
+    let t = 1_764_000_000_000;
+    let mut allowed = base(Action::Allowed, "019ab8f1-6c00-7a3e-9d1f-3b2a5c7e8f01", t);
+    device(
+        "fin-laptop-001",
+        "FPS Finance",
+        "staff-10231",
+        Coverage::Covered,
+        &mut allowed,
+    );
+    allowed.destination_domain = Some("www.belgium.be".into());
+    allowed.destination_ip = Some("192.0.2.80".parse().unwrap());
+    allowed.destination_port = Some(443);
+    allowed.server_name = Some("www.belgium.be".into());
+    allowed.duration = Some(Duration::from_millis(48_212));
+    allowed.source_bytes = Some(2_317);
+    allowed.destination_bytes = Some(181_532);
+
+    let mut advised = base(Action::Advised, "019ab8f1-7d10-7b44-8e2a-4c3b6d8f9a02", t + 1_000);
+    device(
+        "fed-byod-101",
+        "FPS Finance",
+        "staff-10101",
+        Coverage::Advisory,
+        &mut advised,
+    );
+    advised.http = true;
+    advised.destination_domain = Some("www.tiktok.com".into());
+    advised.destination_ip = Some("192.0.2.44".parse().unwrap());
+    advised.destination_port = Some(80);
+    advised.method = Some("GET".into());
+    advised.status_code = Some(301);
+    advised.rule = Some(tiktok_rule());
+    advised.duration = Some(Duration::from_micros(35_120));
+    advised.source_bytes = Some(412);
+    advised.destination_bytes = Some(689);
+
+    let mut blocked = base(Action::Blocked, "019ab8f1-8e20-7c55-9f3b-5d4c7e9fab03", t + 2_000);
+    device(
+        "fin-laptop-001",
+        "FPS Finance",
+        "staff-10231",
+        Coverage::Covered,
+        &mut blocked,
+    );
+    blocked.reason = Some(Reason::DomainFronting);
+    blocked.destination_domain = Some("cdn.example.net".into());
+    blocked.destination_port = Some(443);
+    blocked.server_name = Some("www.tiktok.com".into());
+    blocked.rule = Some(tiktok_rule());
+    blocked.duration = Some(Duration::from_micros(912));
+
+    let mut refused = base(Action::Refused, "019ab8f1-9f30-7d66-8a4c-6e5d8fa0bc04", t + 3_000);
+    device(
+        "def-laptop-777",
+        "Defence",
+        "staff-60777",
+        Coverage::Covered,
+        &mut refused,
+    );
+    refused.reason = Some(Reason::DeviceRetired);
+    refused.destination_domain = Some("intranet.mil.be".into());
+    refused.destination_port = Some(443);
+
+    let mut auth = base(Action::AuthFailed, "019ab8f1-a040-7e77-9b5d-7f6e9ab1cd05", t + 4_000);
+    auth.reason = Some(Reason::CredentialsInvalid);
+    auth.destination_domain = Some("www.tiktok.com".into());
+    auth.destination_port = Some(443);
+
+    let mut error = base(Action::Error, "019ab8f1-b150-7f88-8c6e-8a7fabc2de06", t + 5_000);
+    device(
+        "vl-phone-017",
+        "Digitaal Vlaanderen",
+        "staff-20417",
+        Coverage::Covered,
+        &mut error,
+    );
+    error.http = true;
+    error.reason = Some(Reason::UpstreamTimeout);
+    error.destination_domain = Some("slow.example.org".into());
+    error.destination_port = Some(80);
+    error.method = Some("GET".into());
+    error.status_code = Some(504);
+    error.url = Some("http://slow.example.org/report?id=7".into());
+    error.duration = Some(Duration::from_secs(10));
+
+    vec![
+        ("allowed", allowed),
+        ("advised", advised),
+        ("blocked", blocked),
+        ("refused", refused),
+        ("auth_failed", auth),
+        ("error", error),
+    ]
+}
+
+fn block(name: &str, e: &Event) -> String {
+    let mut line = Vec::new();
+    ecs::encode(e, "slagboom-1", &mut line);
+    let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    format!(
+        "<!-- example: {name} -->\n```json\n{}\n```\n<!-- /example -->",
+        serde_json::to_string_pretty(&v).unwrap()
+    )
+}
+
+#[test]
+fn docs_events_examples_are_what_the_encoder_writes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md");
+    let mut doc = std::fs::read_to_string(&path).unwrap();
+    let bless = std::env::var_os("SLAGBOOM_BLESS_DOCS").is_some();
+    for (name, event) in examples() {
+        let want = block(name, &event);
+        let start_tag = format!("<!-- example: {name} -->");
+        let start = doc
+            .find(&start_tag)
+            .unwrap_or_else(|| panic!("docs/events.md has no {start_tag}"));
+        let end = start + doc[start..].find("<!-- /example -->").unwrap() + "<!-- /example -->".len();
+        if bless {
+            doc.replace_range(start..end, &want);
+        } else {
+            assert_eq!(
+                doc[start..end],
+                want,
+                "docs/events.md example {name} is stale: rerun with SLAGBOOM_BLESS_DOCS=1"
+            );
+        }
+    }
+    if bless {
+        std::fs::write(&path, doc).unwrap();
+    }
+}
+
+#[test]
+fn docs_events_lists_every_field_and_reason() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md")).unwrap();
+    let fields = [
+        "@timestamp",
+        "ecs.version",
+        "event.id",
+        "event.kind",
+        "event.category",
+        "event.type",
+        "event.action",
+        "event.outcome",
+        "event.reason",
+        "event.duration",
+        "source.ip",
+        "source.port",
+        "source.bytes",
+        "destination.domain",
+        "destination.ip",
+        "destination.port",
+        "destination.bytes",
+        "tls.client.server_name",
+        "http.request.method",
+        "http.response.status_code",
+        "url.original",
+        "device.id",
+        "organization.name",
+        "user.id",
+        "rule.id",
+        "rule.name",
+        "rule.ruleset",
+        "rule.reference",
+        "observer.name",
+        "observer.type",
+        "observer.product",
+        "labels.coverage",
+        "labels.ech",
+    ];
+    for f in fields {
+        assert!(doc.contains(&format!("`{f}`")), "docs/events.md does not document {f}");
+    }
+    let reasons = [
+        Reason::Policy,
+        Reason::DomainFronting,
+        Reason::SniRequired,
+        Reason::DestinationProhibited,
+        Reason::PortNotAllowed,
+        Reason::DeviceRetired,
+        Reason::DeviceLost,
+        Reason::SpoolFull,
+        Reason::ConnectionLimit,
+        Reason::CredentialsMissing,
+        Reason::CredentialsInvalid,
+        Reason::RateLimited,
+        Reason::BadRequest,
+        Reason::HeaderTooLarge,
+        Reason::HeaderTimeout,
+        Reason::ClientHelloTimeout,
+        Reason::ClientHelloInvalid,
+        Reason::NotTls,
+        Reason::UpstreamDnsFailed,
+        Reason::UpstreamConnectFailed,
+        Reason::UpstreamTimeout,
+    ];
+    for r in reasons {
+        assert!(
+            doc.contains(&format!("`{}`", r.as_str())),
+            "docs/events.md does not document reason {}",
+            r.as_str()
+        );
+    }
+}
