@@ -109,7 +109,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("slagboom: {}", f.message);
+            eprintln!("{}", f.message);
             ExitCode::from(f.code)
         }
     }

@@ -72,7 +72,7 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn check_reports_file_and_line() {
     let (code, err) = check_error("slagboom.toml", |t| t.replace("[admin]", "[admin]\ncolour = \"blue\""));
     assert_eq!(code, 1);
-    assert!(err.starts_with("slagboom: slagboom.toml:"), "{err}");
+    assert!(err.starts_with("slagboom.toml:"), "{err}");
     assert!(err.contains("unknown field `colour`"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 
@@ -89,7 +89,7 @@ fn check_reports_file_and_line() {
     assert_eq!(code, 1);
     assert_eq!(
         err.trim(),
-        "slagboom: devices.csv:2: purchase \"lots\" must be none, partial or full"
+        "devices.csv:2: purchase \"lots\" must be none, partial or full"
     );
 
     let (_, err) = check_error("slagboom.toml", |t| {
@@ -99,7 +99,7 @@ fn check_reports_file_and_line() {
 
     let (_, err) = check_error("rules/test.toml", |t| t.replace("blocked.test", "blocked test"));
     assert!(
-        err.starts_with("slagboom: rules/test.toml:4: domain \"blocked test\""),
+        err.starts_with("rules/test.toml:4: domain \"blocked test\""),
         "{err}"
     );
 
