@@ -5,21 +5,27 @@
 //! JSON, field names in [`fields`]) and handed to the [`EventLog`], which writes it to
 //! every configured sink. Operational logs (`tracing`) are separate.
 
-pub mod ecs;
 pub mod fields;
+pub mod format;
 mod pipeline;
 pub mod privacy;
+pub mod sink;
+pub mod spool;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
+pub use format::{cef, ecs, rfc5424};
 pub use pipeline::EventLog;
 
 use crate::registry::Coverage;
 
 /// `event.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Allowed,
     Blocked,
@@ -60,7 +66,8 @@ impl Action {
 }
 
 /// `event.reason`: why traffic was refused or failed. Stable codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Reason {
     Policy,
     DomainFronting,
@@ -129,7 +136,7 @@ impl Reason {
 }
 
 /// `labels.coverage`: a registry coverage, or `unknown` when no device was identified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CoverageLabel {
     Known(Coverage),
     Unknown,
@@ -145,7 +152,7 @@ impl CoverageLabel {
 }
 
 /// The `rule.*` fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleRef {
     /// The matched entry (domain, exact host, pattern or CIDR).
     pub id: String,
@@ -158,18 +165,21 @@ pub struct RuleRef {
 }
 
 /// The device fields of an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRef {
     pub id: Arc<str>,
     pub organisation: Option<Arc<str>>,
     pub owner: Option<Arc<str>>,
 }
 
-/// One SIEM event. Optional fields are omitted from the output when `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One SIEM event. Optional fields are omitted from the output when `None`. This is
+/// also the spool's record (serde JSON), so every sink can encode it in its own format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub id: String,
     pub timestamp: SystemTime,
+    /// `observer.name`: the proxy instance that made the event.
+    pub observer: Arc<str>,
     pub action: Action,
     /// True for a plain-HTTP request (`event.type` `access`), false for a connection.
     pub http: bool,
@@ -198,6 +208,7 @@ impl Event {
         Event {
             id: new_id(),
             timestamp: SystemTime::now(),
+            observer: Arc::from(""),
             action,
             http: false,
             reason: None,

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod host;
+pub mod metrics;
 pub mod pac;
 pub mod policy;
 pub mod prefix;

@@ -19,6 +19,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::auth::AuthLimiter;
 use crate::events::{Event, EventLog, Reason};
+use crate::metrics::{ListenerLabel, Metrics};
 use crate::respond;
 use crate::state::State;
 
@@ -37,6 +38,7 @@ pub enum Phase {
 pub struct Shared {
     pub state: Arc<State>,
     pub events: EventLog,
+    pub metrics: Arc<Metrics>,
     pub limiter: AuthLimiter,
     /// Every address this process listens on (refused as destinations).
     pub listeners: Vec<SocketAddr>,
@@ -57,6 +59,7 @@ impl Server {
     pub async fn bind(
         state: Arc<State>,
         events: EventLog,
+        metrics: Arc<Metrics>,
         listen: Option<SocketAddr>,
         extra_listeners: Vec<SocketAddr>,
         phase: watch::Receiver<Phase>,
@@ -74,6 +77,7 @@ impl Server {
             shared: Arc::new(Shared {
                 state,
                 events,
+                metrics,
                 limiter,
                 listeners,
                 phase,
@@ -107,6 +111,15 @@ impl Server {
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                self.shared
+                    .metrics
+                    .connections
+                    .get_or_create(&ListenerLabel { listener: "explicit" })
+                    .inc();
+                if self.shared.events.refuses_new_connections() {
+                    tokio::spawn(refuse(self.shared.clone(), stream, peer, Reason::SpoolFull));
+                    return;
+                }
                 match self.slots.clone().try_acquire_owned() {
                     Ok(slot) => {
                         let shared = self.shared.clone();
@@ -116,7 +129,7 @@ impl Server {
                         });
                     }
                     Err(_) => {
-                        tokio::spawn(refuse_at_capacity(self.shared.clone(), stream, peer));
+                        tokio::spawn(refuse(self.shared.clone(), stream, peer, Reason::ConnectionLimit));
                     }
                 }
             }
@@ -154,15 +167,22 @@ fn bind_reuse(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// Over `max_connections`: a 503 and a `refused` event, then close.
-async fn refuse_at_capacity(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+/// A connection turned away at accept (over `max_connections`, or the spool is full
+/// and refuses new connections): a 503 and a `refused` event, then close.
+async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, reason: Reason) {
     let snap = shared.state.load();
-    let mut event = Event::new(Reason::ConnectionLimit.action(), peer);
-    event.reason = Some(Reason::ConnectionLimit);
-    let response = respond::refusal(Reason::ConnectionLimit, &event.id, false);
-    shared
-        .events
-        .record(&snap.config.privacy, &snap.config.proxy.name, event)
-        .await;
+    let mut event = Event::new(reason.action(), peer);
+    event.reason = Some(reason);
+    let response = respond::refusal(reason, &event.id, false);
+    if reason == Reason::SpoolFull {
+        // Not spooled: the spool is what is full. The operator sees it in the logs and
+        // in slagboom_spool_bytes.
+        tracing::warn!(peer = %peer, event.id = %event.id, "spool full: new connection refused");
+    } else {
+        shared
+            .events
+            .record(&snap.config.privacy, &snap.config.proxy.name, event)
+            .await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&response)).await;
 }

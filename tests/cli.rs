@@ -98,10 +98,7 @@ fn check_reports_file_and_line() {
     assert!(err.contains("policy \"fed\" names unknown ruleset \"nope\""), "{err}");
 
     let (_, err) = check_error("rules/test.toml", |t| t.replace("blocked.test", "blocked test"));
-    assert!(
-        err.starts_with("rules/test.toml:4: domain \"blocked test\""),
-        "{err}"
-    );
+    assert!(err.starts_with("rules/test.toml:4: domain \"blocked test\""), "{err}");
 
     for (key, value) in [
         ("tls_listen", "\"127.0.0.1:3129\""),

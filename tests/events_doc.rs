@@ -13,6 +13,7 @@ use slagboom::registry::Coverage;
 fn base(action: Action, id: &str, ms: u64) -> Event {
     let mut e = Event::new(action, "10.20.30.41:52814".parse().unwrap());
     e.id = id.to_owned();
+    e.observer = "slagboom-1".into();
     e.timestamp = UNIX_EPOCH + Duration::from_millis(ms);
     e
 }
@@ -133,7 +134,7 @@ fn examples() -> Vec<(&'static str, Event)> {
 
 fn block(name: &str, e: &Event) -> String {
     let mut line = Vec::new();
-    ecs::encode(e, "slagboom-1", &mut line);
+    ecs::encode(e, &mut line);
     let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
     format!(
         "<!-- example: {name} -->\n```json\n{}\n```\n<!-- /example -->",

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::Failure;
 use crate::events::EventLog;
+use crate::metrics::Metrics;
 use crate::proxy::{Phase, Server};
 use crate::state::{Snapshot, State};
 
@@ -35,16 +36,24 @@ fn init_tracing() {
 }
 
 async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
-    let (events, _writer) =
-        EventLog::start(&snap.config.log).map_err(|e| Failure::runtime(format!("cannot open event sinks: {e}")))?;
+    let metrics = Arc::new(Metrics::new());
+    let events = EventLog::start(&snap.config.log, metrics.clone())
+        .map_err(|e| Failure::runtime(format!("cannot open event spool or sinks: {e}")))?;
     let listen = snap.config.proxy.listen;
     let grace = snap.config.proxy.limits.shutdown_grace;
     warn_overdue(&snap);
     let state = Arc::new(State::new(snap));
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
-    let server = Server::bind(state.clone(), events.clone(), None, Vec::new(), phase_rx)
-        .await
-        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
+    let server = Server::bind(
+        state.clone(),
+        events.clone(),
+        metrics.clone(),
+        None,
+        Vec::new(),
+        phase_rx,
+    )
+    .await
+    .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
     let bound = server.local_addr().map_err(Failure::runtime)?;
     let signals = (
         signal(SignalKind::hangup()),
@@ -61,7 +70,7 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         tokio::select! {
             _ = hup.recv() => {
                 reload(&state, path);
-                events.reopen().await;
+                events.reopen();
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -83,7 +92,7 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         let _ = phase_tx.send(Phase::Closing);
         let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     }
-    events.flush().await;
+    events.shutdown(Duration::from_secs(5)).await;
     tracing::info!("stopped");
     Ok(())
 }

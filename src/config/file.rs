@@ -361,6 +361,8 @@ pub struct Sink {
     pub batch_events: Option<usize>,
     pub batch_bytes: Option<usize>,
     pub batch_timeout: Option<Dur>,
+    /// Syslog facility name for `rfc5424` messages (default `local0`).
+    pub facility: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -88,7 +88,7 @@ fn parse(text: &str) -> Result<Config, String> {
 #[test]
 fn reference_configuration_is_accepted_with_its_meaning() {
     let c = parse(REFERENCE).unwrap();
-    assert_eq!(c.proxy.name, "slagboom-1");
+    assert_eq!(&*c.proxy.name, "slagboom-1");
     assert_eq!(c.proxy.listen, "127.0.0.1:3128".parse().unwrap());
     assert_eq!(c.proxy.connect_ports, [443, 8443]);
     assert_eq!(c.proxy.limits.idle_timeout, Duration::from_secs(900));
@@ -154,8 +154,13 @@ fn errors_are_one_line_with_the_line_number() {
         ("[registry]\nsource = \"d.csv\"\n[auth]\nmethods = [\"token\", \"password\"]\n", "slagboom.toml:4: unknown variant `password`"),
         ("[registry]\nsource = \"d.csv\"\n[proxy]\ndns_overrides = { \"bad name\" = \"127.0.0.1\" }\n", "slagboom.toml:4: dns_overrides: \"bad name\""),
         ("[registry]\nsource = \"d.csv\"\n[proxy]\ntls_listen = \"0.0.0.0:3129\"\n", "slagboom.toml:4: tls_listen is not supported yet"),
-        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\naddress = \"127.0.0.1:514\"\n", "slagboom.toml:3: sink type syslog is not supported yet"),
-        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"stdout\"\npath = \"x\"\n", "slagboom.toml:3: key path does not apply to a stdout sink"),
+        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\n", "slagboom.toml:3: a syslog sink needs an address (host:port)"),
+        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\naddress = \"collector\"\n", "slagboom.toml:3: syslog address \"collector\" is not host:port"),
+        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\naddress = \"c:514\"\nclient_cert = \"x\"\n", "slagboom.toml:3: key client_cert does not apply to this syslog sink"),
+        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"http\"\nurl = \"https://s:8088/x\"\n", "slagboom.toml:3: an http sink needs a flavour"),
+        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"http\"\nflavour = \"splunk-hec\"\nurl = \"https://s:8088/x\"\n", "slagboom.toml:3: a splunk-hec sink needs a token_file"),
+        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"file\"\npath = \"x\"\nfacility = \"local9\"\nformat = \"cef\"\n", "slagboom.toml:3: unknown syslog facility \"local9\""),
+        ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"stdout\"\npath = \"x\"\n", "slagboom.toml:3: key path does not apply to this stdout sink"),
         ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"file\"\n", "slagboom.toml:3: a file sink needs a path"),
         ("[registry]\nsource = \"d.csv\"\n[privacy]\npseudonymise_owner = true\n", "slagboom.toml:3: pseudonymise_owner needs key_file"),
         ("[registry]\nsource = \"d.csv\"\n[[policy]]\nid = \"p\"\ntitle = \"t\"\nauthorities = []\nrulesets = [\"r\"]\ncovered = \"block\"\nadvisory = \"warn\"\nprivate = \"allow\"\neffective_from = \"2023-03-10T00:00:00+01:00\"\nreference = \"r\"\n", "slagboom.toml:6: policy \"p\" names no authority"),

@@ -1,164 +1,182 @@
-//! The event pipeline: connections encode events and queue them (bounded); one writer
-//! thread drains the queue in batches into every sink, flushing after each batch.
-//! `SIGHUP` reopens file sinks (for logrotate).
+//! The event pipeline: a connection's event is put through the privacy rules and
+//! appended to the disk spool (one `write(2)`, before the client sees what it
+//! describes); one task per sink reads the spool in order and delivers. `SIGHUP`
+//! reopens file sinks; the fsync thread bounds what a power loss can take.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
-use std::thread::JoinHandle;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::{ecs, privacy, Event};
-use crate::config::{LogConfig, PrivacyConfig, SinkType};
-
-/// Queue depth between connections and the writer.
-const QUEUE: usize = 65_536;
-
-enum Msg {
-    Line(Vec<u8>),
-    Reopen,
-    Flush(oneshot::Sender<()>),
-}
+use super::sink::{self, file::Lines, http::Http, syslog::Syslog, Runner, Transport};
+use super::spool::{Position, Spool};
+use super::{privacy, Event};
+use crate::config::{LogConfig, PrivacyConfig, SinkConfig, SinkType};
+use crate::metrics::Metrics;
 
 /// Where events go. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EventLog {
-    tx: mpsc::Sender<Msg>,
+    inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Msg")
-    }
-}
-
-/// The writer thread; join it after the last `EventLog` clone is dropped.
 #[derive(Debug)]
-pub struct Writer {
-    handle: JoinHandle<()>,
-}
-
-impl Writer {
-    /// Waits until every queued event is written and the sinks are closed.
-    pub fn join(self) {
-        if self.handle.join().is_err() {
-            tracing::error!("event writer thread panicked");
-        }
-    }
+struct Inner {
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    reopen: watch::Sender<u64>,
+    stop: watch::Sender<bool>,
+    delivered: Vec<watch::Receiver<Position>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl EventLog {
-    /// Opens the sinks and starts the writer thread.
-    pub fn start(cfg: &LogConfig) -> io::Result<(EventLog, Writer)> {
-        let mut sinks = Vec::new();
+    /// Opens the spool, builds every sink and starts their tasks (inside a runtime).
+    pub fn start(cfg: &LogConfig, metrics: Arc<Metrics>) -> io::Result<EventLog> {
+        let spool = Spool::open(&cfg.spool_dir, cfg.spool_max_bytes, cfg.on_spool_full)?;
+        spool.start_fsync(cfg.fsync_interval);
+        let (reopen, reopen_rx) = watch::channel(0u64);
+        let (stop, stop_rx) = watch::channel(false);
+        let mut delivered = Vec::new();
+        let mut tasks = Vec::new();
         for s in &cfg.sinks {
-            sinks.push(Sink::open(s.kind, s.path.clone(), &s.name)?);
+            let reader = spool.reader(&s.name);
+            let (tx, rx) = watch::channel(reader.position());
+            delivered.push(rx);
+            let runner = Runner {
+                name: s.name.clone(),
+                transport: transport(s, reopen_rx.clone())?,
+                reader,
+                metrics: metrics.clone(),
+                dead_letter: cfg.spool_dir.join("dead-letter.jsonl"),
+                stop: stop_rx.clone(),
+                delivered: tx,
+            };
+            tasks.push(tokio::spawn(runner.run()));
         }
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = std::thread::Builder::new()
-            .name("slagboom-events".into())
-            .spawn(move || run(rx, sinks))?;
-        Ok((EventLog { tx }, Writer { handle }))
-    }
-
-    /// Applies the privacy rules, encodes the event and queues it. Waits when the queue
-    /// is full (nothing unaudited passes).
-    pub async fn record(&self, privacy: &PrivacyConfig, observer: &str, event: Event) {
-        let Some(event) = privacy::apply(privacy, event) else {
-            return;
-        };
-        let mut line = Vec::with_capacity(768);
-        ecs::encode(&event, observer, &mut line);
-        if self.tx.send(Msg::Line(line)).await.is_err() {
-            tracing::error!(event.id = %event.id, "event writer is gone; event lost");
-        }
-    }
-
-    /// Asks file sinks to reopen their files (after logrotate moved them).
-    pub async fn reopen(&self) {
-        let _ = self.tx.send(Msg::Reopen).await;
-    }
-
-    /// Waits until everything queued so far has been written and flushed.
-    pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
-    }
-}
-
-struct Sink {
-    name: String,
-    path: Option<PathBuf>,
-    out: BufWriter<Box<dyn Write + Send>>,
-}
-
-impl Sink {
-    fn open(kind: SinkType, path: Option<PathBuf>, name: &str) -> io::Result<Sink> {
-        let out: Box<dyn Write + Send> = match (kind, &path) {
-            (SinkType::File, Some(p)) => Box::new(open_append(p)?),
-            _ => Box::new(io::stdout()),
-        };
-        Ok(Sink {
-            name: name.to_owned(),
-            path,
-            out: BufWriter::with_capacity(64 * 1024, out),
+        metrics
+            .spool_bytes
+            .set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
+        Ok(EventLog {
+            inner: Arc::new(Inner {
+                spool,
+                metrics,
+                reopen,
+                stop,
+                delivered,
+                tasks: Mutex::new(tasks),
+            }),
         })
     }
 
-    fn reopen(&mut self) {
-        let Some(path) = &self.path else { return };
-        let _ = self.out.flush();
-        match open_append(path) {
-            Ok(f) => self.out = BufWriter::with_capacity(64 * 1024, Box::new(f)),
-            Err(e) => tracing::error!(sink = %self.name, error = %e, "cannot reopen event file"),
+    /// Applies the privacy rules and appends the event to the spool. Returns once the
+    /// event is written (not yet delivered).
+    pub async fn record(&self, privacy: &PrivacyConfig, observer: &Arc<str>, mut event: Event) {
+        event.observer = observer.clone();
+        let Some(event) = privacy::apply(privacy, event) else {
+            return;
+        };
+        let record = match serde_json::to_vec(&event) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(event.id = %event.id, error = %e, "cannot serialise event");
+                return;
+            }
+        };
+        let spool = &self.inner.spool;
+        if let Err(e) = spool.append(&record) {
+            tracing::error!(event.id = %event.id, error = %e, "cannot write event to the spool");
         }
+        let m = &self.inner.metrics;
+        m.spool_bytes.set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
+        m.events_dropped.inner().store(
+            spool.stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// True when the spool is full and `on_spool_full = "refuse-new-connections"`
+    /// applies: new connections are turned away (503, `spool_full`).
+    pub fn refuses_new_connections(&self) -> bool {
+        self.inner.spool.is_full()
+    }
+
+    /// Asks file sinks to reopen their files (after logrotate moved them).
+    pub fn reopen(&self) {
+        self.inner.reopen.send_modify(|g| *g += 1);
+    }
+
+    /// Waits until every sink has delivered everything recorded so far. Unbounded:
+    /// callers put a timeout around it (a sink may be down).
+    pub async fn flush(&self) {
+        let target = self.inner.spool.end();
+        for rx in &self.inner.delivered {
+            let mut rx = rx.clone();
+            let _ = rx.wait_for(|p| *p >= target).await;
+        }
+    }
+
+    /// Stops the sinks after they deliver what they can within `grace`; undelivered
+    /// events stay in the spool for the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        let _ = tokio::time::timeout(grace, self.flush()).await;
+        let _ = self.inner.stop.send(true);
+        let tasks: Vec<_> = std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        self.inner.spool.sync();
+    }
+
+    /// Events written but not yet delivered by the slowest sink, and spool bytes, for
+    /// the metrics endpoint.
+    pub fn refresh_metrics(&self) {
+        let m = &self.inner.metrics;
+        m.spool_bytes
+            .set(i64::try_from(self.inner.spool.bytes()).unwrap_or(i64::MAX));
+        let stats = &self.inner.spool.stats;
+        m.spool_corrupt.inner().store(
+            stats.corrupt.load(std::sync::atomic::Ordering::Relaxed),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
-fn open_append(path: &PathBuf) -> io::Result<File> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)?;
+/// Builds a sink's transport from its configuration.
+fn transport(s: &SinkConfig, reopen: watch::Receiver<u64>) -> io::Result<Transport> {
+    Ok(match s.kind {
+        SinkType::Stdout => Transport::File(Lines::stdout(s.format, s.facility)),
+        SinkType::File => {
+            let path = s
+                .path
+                .clone()
+                .ok_or_else(|| io::Error::other("file sink without path"))?;
+            Transport::File(Lines::file(path, s.format, s.facility, reopen)?)
         }
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-}
-
-fn run(mut rx: mpsc::Receiver<Msg>, mut sinks: Vec<Sink>) {
-    let mut waiting = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Line(line) => {
-                    for s in &mut sinks {
-                        if let Err(e) = s.out.write_all(&line) {
-                            tracing::error!(sink = %s.name, error = %e, "event write failed");
-                        }
-                    }
-                }
-                Msg::Reopen => sinks.iter_mut().for_each(Sink::reopen),
-                Msg::Flush(done) => waiting.push(done),
-            }
-            next = rx.try_recv().ok();
+        SinkType::Syslog => {
+            let address = s
+                .address
+                .clone()
+                .ok_or_else(|| io::Error::other("syslog sink without address"))?;
+            Transport::Syslog(Syslog::new(address, s.transport, s.format, s.facility, s.tls.clone()))
         }
-        for s in &mut sinks {
-            if let Err(e) = s.out.flush() {
-                tracing::error!(sink = %s.name, error = %e, "event flush failed");
-            }
+        SinkType::Http => {
+            let url = s
+                .url
+                .as_deref()
+                .ok_or_else(|| io::Error::other("http sink without url"))?;
+            let url = sink::http::Url::parse(url).map_err(io::Error::other)?;
+            let flavour = s.flavour.ok_or_else(|| io::Error::other("http sink without flavour"))?;
+            Transport::Http(Http::new(
+                flavour,
+                url,
+                s.token.clone(),
+                s.index.clone(),
+                s.tls.clone(),
+                (s.batch_events, s.batch_bytes, s.batch_timeout),
+            ))
         }
-        for done in waiting.drain(..) {
-            let _ = done.send(());
-        }
-    }
-    for s in &mut sinks {
-        let _ = s.out.flush();
-    }
+    })
 }

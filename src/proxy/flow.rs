@@ -22,6 +22,7 @@ use super::{tunnel, Phase, Shared};
 use crate::auth::{self, AuthFailure, Credentials, Identity};
 use crate::events::{Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
 use crate::host::Host;
+use crate::metrics::{DecisionLabels, MethodLabel};
 use crate::policy::{self, Decision, Subject};
 use crate::registry::{Device, Status};
 use crate::respond;
@@ -188,6 +189,27 @@ impl Ctx {
 
     /// Sets action and `rule.*` from a decision.
     pub fn apply(&self, event: &mut Event, decision: &Decision) {
+        let (policy, ruleset) = match decision.hit {
+            Some(hit) => (
+                self.snap.policies[hit.policy].id.clone(),
+                self.snap.rules.ruleset(hit.ruleset).id.clone(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let action = match decision.action {
+            policy::Action::Block => "block",
+            policy::Action::Warn => "warn",
+            policy::Action::Allow => "allow",
+        };
+        self.shared
+            .metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                action,
+                policy,
+                ruleset,
+            })
+            .inc();
         event.action = match decision.action {
             policy::Action::Block => Action::Blocked,
             policy::Action::Warn => Action::Advised,
@@ -260,6 +282,15 @@ impl Ctx {
             Err(f) => f,
         };
         let no_body = matches!(head.framing(), Ok(head::Framing::None));
+        let method = match failure {
+            AuthFailure::Invalid(m) => m.as_str(),
+            _ => "none",
+        };
+        self.shared
+            .metrics
+            .auth_failures
+            .get_or_create(&MethodLabel { method })
+            .inc();
         let reason = match failure {
             AuthFailure::Missing => Reason::CredentialsMissing,
             AuthFailure::Invalid(_) => {

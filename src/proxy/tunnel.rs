@@ -170,7 +170,9 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         .await;
     }
     let idle = ctx.snap.config.proxy.limits.idle_timeout;
+    ctx.shared.metrics.active_tunnels.inc();
     let (up, down) = relay(&mut io.client, &mut upstream, idle, ctx.shared.phase.clone()).await;
+    ctx.shared.metrics.active_tunnels.dec();
     event.duration = Some(started.elapsed());
     event.source_bytes = Some(replayed + up);
     event.destination_bytes = Some(down);

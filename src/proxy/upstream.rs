@@ -173,7 +173,7 @@ mod tests {
 
     fn cfg(allow: &[&str], deny: &[&str]) -> ProxyConfig {
         ProxyConfig {
-            name: "t".into(),
+            name: std::sync::Arc::from("t"),
             listen: "127.0.0.1:3128".parse().unwrap(),
             connect_ports: vec![443],
             allow_destinations: allow.iter().map(|n| n.parse().unwrap()).collect(),

@@ -452,6 +452,7 @@ path = "events.jsonl"
 /// A proxy running in this process on 127.0.0.1:0.
 pub struct Proxy {
     pub addr: SocketAddr,
+    pub metrics: Arc<slagboom::metrics::Metrics>,
     pub dir: tempfile::TempDir,
     phase: watch::Sender<Phase>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -463,12 +464,14 @@ impl Proxy {
         let dir = tempfile::tempdir().unwrap();
         let path = write_config(dir.path(), &opts);
         let snap = Snapshot::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let (events, _writer) = EventLog::start(&snap.config.log).unwrap();
+        let metrics = Arc::new(slagboom::metrics::Metrics::new());
+        let events = EventLog::start(&snap.config.log, metrics.clone()).unwrap();
         let (phase, rx) = watch::channel(Phase::Running);
         let state = Arc::new(State::new(snap));
         let server = Server::bind(
             state,
             events.clone(),
+            metrics.clone(),
             Some("127.0.0.1:0".parse().unwrap()),
             Vec::new(),
             rx,
@@ -479,6 +482,7 @@ impl Proxy {
         let task = tokio::spawn(server.serve());
         Proxy {
             addr,
+            metrics,
             dir,
             phase,
             task: Some(task),
@@ -488,7 +492,7 @@ impl Proxy {
 
     /// Every event written so far.
     pub async fn events(&self) -> Vec<Value> {
-        self.events.flush().await;
+        let _ = tokio::time::timeout(DEADLINE, self.events.flush()).await;
         let text = std::fs::read_to_string(self.dir.path().join("events.jsonl")).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))

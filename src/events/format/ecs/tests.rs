@@ -8,7 +8,7 @@ use crate::registry::Coverage;
 
 fn encode_value(e: &Event) -> Value {
     let mut out = Vec::new();
-    encode(e, "proxy-1", &mut out);
+    encode(e, &mut out);
     assert_eq!(out.last(), Some(&b'\n'));
     assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
     serde_json::from_slice(&out).unwrap()
@@ -17,6 +17,7 @@ fn encode_value(e: &Event) -> Value {
 fn minimal(action: Action) -> Event {
     let mut e = Event::new(action, "192.0.2.10:51234".parse().unwrap());
     e.id = "ev-1".into();
+    e.observer = "proxy-1".into();
     e.timestamp = UNIX_EPOCH + Duration::from_millis(1_678_406_400_123);
     e
 }

@@ -5,11 +5,11 @@
 
 use std::net::IpAddr;
 
-use super::fields as f;
-use super::Event;
+use crate::events::fields as f;
+use crate::events::Event;
 
 /// Appends the event as one JSON line (with the trailing newline) to `out`.
-pub fn encode(event: &Event, observer: &str, out: &mut Vec<u8>) {
+pub fn encode(event: &Event, out: &mut Vec<u8>) {
     let mut w = Nested::new(out);
     let ts = humantime::format_rfc3339_millis(event.timestamp).to_string();
     w.str(f::TIMESTAMP, &ts);
@@ -72,7 +72,7 @@ pub fn encode(event: &Event, observer: &str, out: &mut Vec<u8>) {
         w.str(f::RULE_RULESET, &r.ruleset);
         w.str(f::RULE_REFERENCE, &r.reference);
     }
-    w.str(f::OBSERVER_NAME, observer);
+    w.str(f::OBSERVER_NAME, &event.observer);
     w.str(f::OBSERVER_TYPE, "proxy");
     w.str(f::OBSERVER_PRODUCT, "slagboom");
     w.str(f::LABELS_COVERAGE, event.coverage.as_str());

@@ -1,0 +1,80 @@
+//! RFC 5424 syslog messages: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG`.
+//!
+//! PRI = facility × 8 + severity (blocked 4 warning, refused and auth_failed 5 notice,
+//! error 3 err, advised 5 notice, allowed 6 info); TIMESTAMP is the event time (UTC,
+//! milliseconds); HOSTNAME is `observer.name` (printable ASCII, at most 255); APP-NAME
+//! `slagboom`; PROCID the process id; MSGID the action; no structured data; MSG the ECS
+//! JSON object (or a CEF message). Framing (octet counting on TCP and TLS, one datagram
+//! on UDP) is the transport's job.
+
+use super::Body;
+use crate::events::{Action, Event};
+
+/// Syslog severity of an action.
+pub fn severity(action: Action) -> u8 {
+    match action {
+        Action::Blocked => 4,
+        Action::Refused | Action::AuthFailed | Action::Advised => 5,
+        Action::Error => 3,
+        Action::Allowed => 6,
+    }
+}
+
+/// Facility numbers by name (`kern` 0 … `local7` 23).
+pub fn facility(name: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
+        "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    ];
+    NAMES.iter().position(|n| *n == name).and_then(|i| u8::try_from(i).ok())
+}
+
+/// Appends one RFC 5424 message (no framing, no newline).
+pub fn encode(e: &Event, facility: u8, body: Body, out: &mut Vec<u8>) {
+    let pri = u16::from(facility.min(23)) * 8 + u16::from(severity(e.action));
+    out.push(b'<');
+    out.extend_from_slice(pri.to_string().as_bytes());
+    out.extend_from_slice(b">1 ");
+    out.extend_from_slice(humantime::format_rfc3339_millis(e.timestamp).to_string().as_bytes());
+    out.push(b' ');
+    header_field(out, &e.observer, 255);
+    out.extend_from_slice(b" slagboom ");
+    out.extend_from_slice(std::process::id().to_string().as_bytes());
+    out.push(b' ');
+    header_field(out, e.action.as_str(), 32);
+    out.extend_from_slice(b" - ");
+    match body {
+        Body::Ecs => {
+            super::ecs::encode(e, out);
+            if out.last() == Some(&b'\n') {
+                out.pop();
+            }
+        }
+        Body::Cef => super::cef::encode(e, out),
+    }
+}
+
+/// A header field: printable US-ASCII without spaces, at most `max`; `-` when empty.
+fn header_field(out: &mut Vec<u8>, s: &str, max: usize) {
+    let start = out.len();
+    out.extend(s.bytes().filter(|b| (33..=126).contains(b)).take(max));
+    if out.len() == start {
+        out.push(b'-');
+    }
+}
+
+/// Cuts `msg` to at most `max` bytes without splitting a UTF-8 character (for UDP).
+pub fn truncate(msg: &[u8], max: usize) -> &[u8] {
+    if msg.len() <= max {
+        return msg;
+    }
+    let mut end = max;
+    // Step back over continuation bytes (10xxxxxx) to a character boundary.
+    while end > 0 && (msg[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    &msg[..end]
+}
+
+#[cfg(test)]
+mod tests;

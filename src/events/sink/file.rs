@@ -1,0 +1,102 @@
+//! Line sinks: `stdout`, and `file` (appends; reopened when the pipeline's reopen
+//! generation changes, i.e. after `SIGHUP`, for logrotate).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use tokio::sync::watch;
+
+use super::SendError;
+use crate::config::Format;
+use crate::events::format;
+use crate::events::Event;
+
+/// Writes one encoded line per event.
+#[derive(Debug)]
+pub struct Lines {
+    format: Format,
+    facility: u8,
+    target: Target,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum Target {
+    Stdout,
+    File {
+        path: PathBuf,
+        file: Option<File>,
+        reopen: watch::Receiver<u64>,
+    },
+}
+
+impl Lines {
+    pub fn stdout(format: Format, facility: u8) -> Lines {
+        Lines {
+            format,
+            facility,
+            target: Target::Stdout,
+            buf: Vec::new(),
+        }
+    }
+
+    /// A file sink; the file is created (with its directory) now, so a bad path fails
+    /// at start-up.
+    pub fn file(path: PathBuf, format: Format, facility: u8, reopen: watch::Receiver<u64>) -> io::Result<Lines> {
+        let file = open(&path)?;
+        Ok(Lines {
+            format,
+            facility,
+            target: Target::File {
+                path,
+                file: Some(file),
+                reopen,
+            },
+            buf: Vec::new(),
+        })
+    }
+
+    pub fn send(&mut self, events: &[Event]) -> Result<(), SendError> {
+        self.buf.clear();
+        for e in events {
+            format::line(self.format, e, self.facility, &mut self.buf);
+        }
+        let result = match &mut self.target {
+            Target::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(&self.buf).and_then(|_| out.flush())
+            }
+            Target::File { path, file, reopen } => {
+                if reopen.has_changed().unwrap_or(false) {
+                    reopen.borrow_and_update();
+                    *file = None;
+                }
+                let f = match file {
+                    Some(f) => f,
+                    None => match open(path) {
+                        Ok(f) => file.insert(f),
+                        Err(e) => return Err(SendError::Retry(format!("{}: {e}", path.display()))),
+                    },
+                };
+                let r = f.write_all(&self.buf);
+                if r.is_err() {
+                    *file = None;
+                }
+                r
+            }
+        };
+        result.map_err(|e| SendError::Retry(e.to_string()))
+    }
+}
+
+fn open(path: &PathBuf) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}

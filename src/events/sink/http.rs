@@ -1,0 +1,331 @@
+//! HTTP sinks: Splunk HEC (`splunk-hec`) and Elasticsearch `_bulk` (`elastic-bulk`),
+//! batched by `batch_events`, `batch_bytes` and `batch_timeout`. 5xx and 429 are
+//! retried with backoff; any other 4xx marks the refused events as poison (isolated by
+//! sending the batch one event at a time), which the runner dead-letters.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::SendError;
+use crate::config::{Flavour, Secret};
+use crate::events::{ecs, Event};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A parsed `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl Url {
+    pub fn parse(text: &str) -> Result<Url, String> {
+        let (https, rest) = if let Some(r) = text.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = text.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("{text:?} is not an http:// or https:// URL"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = match crate::host::Host::parse_authority(authority) {
+            Ok((h, p)) => (h.to_string(), p.unwrap_or(if https { 443 } else { 80 })),
+            Err(e) => return Err(format!("{text:?}: {e}")),
+        };
+        Ok(Url {
+            https,
+            host,
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{host}:{}", self.port)
+    }
+}
+
+/// An HTTP sink's transport.
+#[derive(Debug)]
+pub struct Http {
+    flavour: Flavour,
+    url: Url,
+    token: Option<Secret>,
+    index: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    batch_events: usize,
+    batch_bytes: usize,
+    batch_timeout: Duration,
+    conn: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Http {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        flavour: Flavour,
+        url: Url,
+        token: Option<Secret>,
+        index: String,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        batch: (usize, usize, Duration),
+    ) -> Http {
+        Http {
+            flavour,
+            url,
+            token,
+            index,
+            tls,
+            batch_events: batch.0,
+            batch_bytes: batch.1,
+            batch_timeout: batch.2,
+            conn: None,
+        }
+    }
+
+    pub fn batch(&self) -> (usize, usize, Duration) {
+        (self.batch_events, self.batch_bytes, self.batch_timeout)
+    }
+
+    /// The request body for `events`.
+    pub fn body(&self, events: &[&Event]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(events.len() * 900);
+        for e in events {
+            match self.flavour {
+                Flavour::SplunkHec => {
+                    let secs = e
+                        .timestamp
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
+                    out.extend_from_slice(format!("{{\"time\":{secs:.3},\"host\":").as_bytes());
+                    ecs::escape_str(&mut out, &e.observer);
+                    out.extend_from_slice(b",\"source\":\"slagboom\",\"sourcetype\":\"slagboom:ecs\",\"event\":");
+                    ecs::encode(e, &mut out);
+                    if out.last() == Some(&b'\n') {
+                        out.pop();
+                    }
+                    out.extend_from_slice(b"}\n");
+                }
+                Flavour::ElasticBulk => {
+                    out.extend_from_slice(b"{\"create\":{\"_index\":");
+                    ecs::escape_str(&mut out, &self.index);
+                    out.extend_from_slice(b"}}\n");
+                    ecs::encode(e, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn path(&self) -> String {
+        match self.flavour {
+            Flavour::SplunkHec => self.url.path.clone(),
+            Flavour::ElasticBulk => format!("{}/_bulk", self.url.path.trim_end_matches('/')),
+        }
+    }
+
+    pub async fn send(&mut self, events: &[Event]) -> Result<(), SendError> {
+        let all: Vec<&Event> = events.iter().collect();
+        match self.post(&all).await? {
+            Reply::Ok => Ok(()),
+            Reply::Refused(status) if events.len() == 1 => Err(SendError::Poison(vec![0], format!("HTTP {status}"))),
+            Reply::Refused(_) => {
+                // Find the refused events: one at a time.
+                let mut bad = Vec::new();
+                let mut why = String::new();
+                for (i, e) in events.iter().enumerate() {
+                    if let Reply::Refused(status) = self.post(&[e]).await? {
+                        bad.push(i);
+                        why = format!("HTTP {status}");
+                    }
+                }
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(SendError::Poison(bad, why))
+                }
+            }
+            Reply::Items(bad, retry) if retry.is_empty() => {
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(SendError::Poison(bad, "refused by _bulk".into()))
+                }
+            }
+            Reply::Items(bad, retry) => {
+                let again: Vec<&Event> = retry.iter().filter_map(|&i| events.get(i)).collect();
+                match self.post(&again).await? {
+                    Reply::Ok => {}
+                    Reply::Items(_, r) if r.is_empty() => {}
+                    _ => return Err(SendError::Retry("_bulk items still failing".into())),
+                }
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(SendError::Poison(bad, "refused by _bulk".into()))
+                }
+            }
+        }
+    }
+
+    async fn post(&mut self, events: &[&Event]) -> Result<Reply, SendError> {
+        let body = self.body(events);
+        let mut req = hyper::Request::post(self.path())
+            .header("host", self.url.authority())
+            .header("user-agent", concat!("slagboom/", env!("CARGO_PKG_VERSION")));
+        req = match self.flavour {
+            Flavour::SplunkHec => req.header("content-type", "application/json"),
+            Flavour::ElasticBulk => req.header("content-type", "application/x-ndjson"),
+        };
+        if let Some(token) = &self.token {
+            let scheme = match self.flavour {
+                Flavour::SplunkHec => "Splunk",
+                Flavour::ElasticBulk => "ApiKey",
+            };
+            let value = format!("{scheme} {}", String::from_utf8_lossy(&token.0));
+            req = req.header("authorization", value);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| SendError::Retry(format!("request: {e}")))?;
+        let mut sender = match self.conn.take() {
+            Some(s) => s,
+            None => self.connect().await.map_err(SendError::Retry)?,
+        };
+        if sender.ready().await.is_err() {
+            sender = self.connect().await.map_err(SendError::Retry)?;
+        }
+        let exchange = async {
+            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        let (status, body) = match tokio::time::timeout(TIMEOUT, exchange).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(SendError::Retry(format!("{}: {e}", self.url.authority()))),
+            Err(_) => return Err(SendError::Retry(format!("{}: timed out", self.url.authority()))),
+        };
+        self.conn = Some(sender);
+        match status {
+            200..=299 if self.flavour == Flavour::ElasticBulk => Ok(bulk_items(&body)),
+            200..=299 => Ok(Reply::Ok),
+            429 | 500..=599 => Err(SendError::Retry(format!("{}: HTTP {status}", self.url.authority()))),
+            _ => Ok(Reply::Refused(status)),
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let authority = self.url.authority();
+        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((self.url.host.as_str(), self.url.port)))
+            .await
+            .map_err(|_| format!("{authority}: connect timed out"))?
+            .map_err(|e| format!("{authority}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        match (&self.tls, self.url.https) {
+            (Some(cfg), true) => {
+                let name = rustls::pki_types::ServerName::try_from(self.url.host.clone()).map_err(|e| e.to_string())?;
+                let tls = TlsConnector::from(cfg.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("{authority}: TLS: {e}"))?;
+                handshake(TokioIo::new(tls)).await
+            }
+            _ => handshake(TokioIo::new(tcp)).await,
+        }
+    }
+}
+
+async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+enum Reply {
+    Ok,
+    /// A 4xx other than 429.
+    Refused(u16),
+    /// `_bulk` per-item results: (refused, to retry).
+    Items(Vec<usize>, Vec<usize>),
+}
+
+/// Reads a `_bulk` response: items with 429 or 5xx are retried, other 4xx refused.
+fn bulk_items(body: &[u8]) -> Reply {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Reply::Ok;
+    };
+    if v["errors"] != serde_json::Value::Bool(true) {
+        return Reply::Ok;
+    }
+    let mut bad = Vec::new();
+    let mut retry = Vec::new();
+    if let Some(items) = v["items"].as_array() {
+        for (i, item) in items.iter().enumerate() {
+            let status = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(|r| r["status"].as_u64())
+                .unwrap_or(200);
+            match status {
+                200..=299 => {}
+                429 | 500..=599 => retry.push(i),
+                _ => bad.push(i),
+            }
+        }
+    }
+    Reply::Items(bad, retry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = Url::parse("https://siem.example:8088/services/collector/event").unwrap();
+        assert_eq!(
+            (u.https, u.host.as_str(), u.port, u.path.as_str()),
+            (true, "siem.example", 8088, "/services/collector/event")
+        );
+        let u = Url::parse("http://127.0.0.1:9200").unwrap();
+        assert_eq!((u.port, u.path.as_str()), (9200, "/"));
+        assert!(Url::parse("ftp://x").is_err());
+        assert!(Url::parse("https://bad host/").is_err());
+    }
+
+    #[test]
+    fn bulk_item_statuses() {
+        let body = br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400}},{"create":{"status":429}},{"create":{"status":503}}]}"#;
+        match bulk_items(body) {
+            Reply::Items(bad, retry) => assert_eq!((bad, retry), (vec![1], vec![2, 3])),
+            _ => panic!("items expected"),
+        }
+        assert!(matches!(bulk_items(br#"{"errors":false,"items":[]}"#), Reply::Ok));
+    }
+}

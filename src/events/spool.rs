@@ -1,0 +1,467 @@
+//! The disk spool: every event is appended here before the client sees what it
+//! describes, and every sink reads from here, in order, at its own pace.
+//!
+//! Layout of `spool_dir`: segment files `NNNNNNNNNNNNNNNNNNNN.seg` (append-only, rolled at
+//! [`SEGMENT_BYTES`]) and one `SINK.cursor` file per sink (the position it has delivered
+//! up to, replaced atomically). A record is `len: u32 LE, crc32: u32 LE, payload`. A
+//! restart never appends to an old segment, so a torn write (a `kill -9` or power loss
+//! in the middle of a record) can only sit at the end of a sealed segment: readers
+//! detect it by length or checksum, count it and move on. Segments every sink has read
+//! past are deleted.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::config::OnSpoolFull;
+
+/// Largest segment: the writer starts a new file past this size (or past an eighth of
+/// `spool_max_bytes`, so that dropping the oldest segment always frees room).
+pub const SEGMENT_BYTES: u64 = 16 << 20;
+/// Largest record accepted (an event is a few hundred bytes).
+const MAX_RECORD: u32 = 1 << 20;
+const HEADER: usize = 8;
+
+/// A place in the spool: segment number and byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// Counters the metrics endpoint exposes.
+#[derive(Debug, Default)]
+pub struct SpoolStats {
+    pub appended: AtomicU64,
+    pub dropped: AtomicU64,
+    pub corrupt: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Active {
+    segment: u64,
+    file: File,
+    len: u64,
+    dirty: bool,
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Segments {
+    /// Sealed and active segments on disk, oldest first: (number, bytes).
+    list: Vec<(u64, u64)>,
+    /// Every registered reader's delivered position.
+    cursors: HashMap<String, Position>,
+}
+
+/// The spool of one process.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    on_full: OnSpoolFull,
+    active: Mutex<Active>,
+    segments: Mutex<Segments>,
+    /// Bytes of all segments on disk.
+    bytes: AtomicU64,
+    /// (active segment, committed length), for readers of the active segment.
+    committed: Mutex<Position>,
+    notify: Notify,
+    pub stats: SpoolStats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent data (every update is a whole
+    // assignment), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:020}.seg"))
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir` and starts a new segment.
+    pub fn open(dir: &Path, max_bytes: u64, on_full: OnSpoolFull) -> io::Result<Arc<Spool>> {
+        fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("spool_dir {}: {e}", dir.display())))?;
+        let mut list = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(n) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            list.push((n, entry.metadata()?.len()));
+        }
+        list.sort_unstable();
+        let next = list.last().map_or(1, |(n, _)| n + 1);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(segment_path(dir, next))?;
+        list.push((next, 0));
+        let bytes = list.iter().map(|(_, b)| b).sum();
+        Ok(Arc::new(Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segment_bytes: (max_bytes / 8).clamp(4096, SEGMENT_BYTES),
+            on_full,
+            active: Mutex::new(Active {
+                segment: next,
+                file,
+                len: 0,
+                dirty: false,
+                scratch: Vec::with_capacity(1024),
+            }),
+            segments: Mutex::new(Segments {
+                list,
+                cursors: HashMap::new(),
+            }),
+            bytes: AtomicU64::new(bytes),
+            committed: Mutex::new(Position {
+                segment: next,
+                offset: 0,
+            }),
+            notify: Notify::new(),
+            stats: SpoolStats::default(),
+        }))
+    }
+
+    /// Bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The position after the last record written.
+    pub fn end(&self) -> Position {
+        *lock(&self.committed)
+    }
+
+    /// True when the spool has reached `spool_max_bytes`.
+    pub fn is_full(&self) -> bool {
+        self.bytes() >= self.max_bytes
+    }
+
+    /// Appends one record with a single `write(2)`. With `drop-oldest`, the oldest
+    /// segments are dropped (and counted) to make room; with `refuse-new-connections`
+    /// the record is still written (it describes traffic already admitted) and
+    /// [`Spool::is_full`] turns new connections away.
+    pub fn append(&self, payload: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(payload.len()).ok().filter(|l| *l <= MAX_RECORD);
+        let len = len.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
+        let size = (HEADER + payload.len()) as u64;
+        if self.on_full == OnSpoolFull::DropOldest && self.bytes() + size > self.max_bytes {
+            self.drop_oldest(size);
+        }
+        let mut a = lock(&self.active);
+        let a = &mut *a;
+        a.scratch.clear();
+        a.scratch.extend_from_slice(&len.to_le_bytes());
+        a.scratch.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        a.scratch.extend_from_slice(payload);
+        a.file.write_all(&a.scratch)?;
+        a.len += size;
+        a.dirty = true;
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        self.stats.appended.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut segs = lock(&self.segments);
+            if let Some(last) = segs.list.last_mut() {
+                last.1 = a.len;
+            }
+        }
+        *lock(&self.committed) = Position {
+            segment: a.segment,
+            offset: a.len,
+        };
+        if a.len >= self.segment_bytes {
+            self.roll(a)?;
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    fn roll(&self, a: &mut Active) -> io::Result<()> {
+        let _ = a.file.sync_data();
+        let next = a.segment + 1;
+        a.file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(segment_path(&self.dir, next))?;
+        a.segment = next;
+        a.len = 0;
+        a.dirty = false;
+        lock(&self.segments).list.push((next, 0));
+        *lock(&self.committed) = Position {
+            segment: next,
+            offset: 0,
+        };
+        Ok(())
+    }
+
+    /// Drops sealed segments, oldest first, until `need` more bytes fit.
+    fn drop_oldest(&self, need: u64) {
+        let mut segs = lock(&self.segments);
+        while self.bytes() + need > self.max_bytes && segs.list.len() > 1 {
+            let (n, size) = segs.list.remove(0);
+            let path = segment_path(&self.dir, n);
+            let records = count_records(&path);
+            if fs::remove_file(&path).is_ok() {
+                self.bytes.fetch_sub(size, Ordering::Relaxed);
+                self.stats.dropped.fetch_add(records, Ordering::Relaxed);
+                tracing::warn!(segment = n, events = records, "spool full: dropped the oldest events");
+            }
+        }
+    }
+
+    /// Flushes written records to stable storage (run every `fsync_interval`).
+    pub fn sync(&self) {
+        let mut a = lock(&self.active);
+        if a.dirty {
+            if let Err(e) = a.file.sync_data() {
+                tracing::error!(error = %e, "spool fsync failed");
+            }
+            a.dirty = false;
+        }
+    }
+
+    /// Syncs every `interval` until the spool is dropped.
+    pub fn start_fsync(self: &Arc<Spool>, interval: Duration) {
+        let weak = Arc::downgrade(self);
+        let _ = std::thread::Builder::new()
+            .name("slagboom-fsync".into())
+            .spawn(move || loop {
+                #[allow(clippy::disallowed_methods)] // a dedicated thread, not a runtime worker
+                std::thread::sleep(interval);
+                match weak.upgrade() {
+                    Some(spool) => spool.sync(),
+                    None => return,
+                }
+            });
+    }
+
+    /// Opens a reader for sink `name` at its saved cursor (or the oldest record).
+    pub fn reader(self: &Arc<Spool>, name: &str) -> Reader {
+        let saved = fs::read_to_string(self.cursor_path(name))
+            .ok()
+            .and_then(|t| parse_cursor(&t));
+        let oldest = lock(&self.segments)
+            .list
+            .first()
+            .map_or(Position::default(), |(n, _)| Position { segment: *n, offset: 0 });
+        let pos = saved.filter(|p| *p >= oldest).unwrap_or(oldest);
+        lock(&self.segments).cursors.insert(name.to_owned(), pos);
+        Reader {
+            spool: self.clone(),
+            name: name.to_owned(),
+            pos,
+        }
+    }
+
+    fn cursor_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.cursor"))
+    }
+
+    /// Records that `name` delivered everything before `pos`, and deletes segments no
+    /// reader needs any more.
+    fn ack(&self, name: &str, pos: Position) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{name}.cursor.tmp"));
+        fs::write(&tmp, format!("{} {}\n", pos.segment, pos.offset))?;
+        fs::rename(&tmp, self.cursor_path(name))?;
+        let mut segs = lock(&self.segments);
+        segs.cursors.insert(name.to_owned(), pos);
+        let min = segs.cursors.values().map(|p| p.segment).min().unwrap_or(0);
+        while segs.list.len() > 1 && segs.list[0].0 < min {
+            let (n, size) = segs.list.remove(0);
+            if fs::remove_file(segment_path(&self.dir, n)).is_ok() {
+                self.bytes.fetch_sub(size, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until something new is appended (or `timeout` passes).
+    async fn wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
+    }
+}
+
+fn parse_cursor(text: &str) -> Option<Position> {
+    let mut parts = text.split_whitespace();
+    let segment = parts.next()?.parse().ok()?;
+    let offset = parts.next()?.parse().ok()?;
+    Some(Position { segment, offset })
+}
+
+/// Counts the whole records in a segment file (for the dropped-events counter).
+fn count_records(path: &Path) -> u64 {
+    let Ok(file) = File::open(path) else { return 0 };
+    let mut offset = 0u64;
+    let mut n = 0;
+    let mut header = [0u8; HEADER];
+    while file.read_exact_at(&mut header, offset).is_ok() {
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        offset += HEADER as u64 + u64::from(len);
+        n += 1;
+    }
+    n
+}
+
+/// One sink's view of the spool.
+#[derive(Debug)]
+pub struct Reader {
+    spool: Arc<Spool>,
+    name: String,
+    pos: Position,
+}
+
+/// A batch of records and the position after its last one.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub records: Vec<Vec<u8>>,
+    pub end: Position,
+}
+
+impl Reader {
+    /// The position of the next record to read.
+    pub fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// Reads up to `max_records` / `max_bytes` (at least one record when any is
+    /// available). Waits up to `wait` for the first one. The records count as delivered
+    /// only after [`Reader::ack`].
+    pub async fn next_batch(&mut self, max_records: usize, max_bytes: usize, wait: Duration) -> Batch {
+        let mut batch = self.read_available(max_records, max_bytes);
+        if batch.records.is_empty() {
+            self.spool.wait(wait).await;
+            batch = self.read_available(max_records, max_bytes);
+        }
+        batch
+    }
+
+    /// Reads what is on disk now, without waiting.
+    pub fn read_available(&mut self, max_records: usize, max_bytes: usize) -> Batch {
+        let mut batch = Batch {
+            records: Vec::new(),
+            end: self.pos,
+        };
+        let mut bytes = 0usize;
+        let mut pos = self.pos;
+        while batch.records.len() < max_records && bytes < max_bytes {
+            let committed = *lock(&self.spool.committed);
+            let limit = (pos.segment == committed.segment).then_some(committed.offset);
+            match read_record(&self.spool, pos, limit) {
+                Step::Record(payload, next) => {
+                    bytes += payload.len();
+                    batch.records.push(payload);
+                    pos = next;
+                }
+                Step::Skip(next) => pos = next,
+                Step::Wait => break,
+            }
+        }
+        batch.end = pos;
+        batch
+    }
+
+    /// Marks everything before `end` delivered (persisted, so a restart resumes there).
+    pub fn ack(&mut self, end: Position) {
+        self.pos = end;
+        if let Err(e) = self.spool.ack(&self.name, end) {
+            tracing::error!(sink = %self.name, error = %e, "cannot save spool cursor");
+        }
+    }
+
+    /// Moves past records without delivering them.
+    pub fn seek(&mut self, pos: Position) {
+        self.pos = pos;
+    }
+}
+
+enum Step {
+    Record(Vec<u8>, Position),
+    /// Nothing usable here: go on at this position.
+    Skip(Position),
+    /// Nothing more yet.
+    Wait,
+}
+
+fn read_record(spool: &Spool, pos: Position, limit: Option<u64>) -> Step {
+    let next_segment = |spool: &Spool| {
+        let segs = lock(&spool.segments);
+        segs.list
+            .iter()
+            .find(|(n, _)| *n > pos.segment)
+            .map(|(n, _)| Position { segment: *n, offset: 0 })
+    };
+    let active = limit.is_some();
+    if limit == Some(pos.offset) {
+        return Step::Wait;
+    }
+    let Ok(file) = File::open(segment_path(&spool.dir, pos.segment)) else {
+        // Dropped (drop-oldest) or already collected: go on with the next segment.
+        return next_segment(spool).map_or(Step::Wait, Step::Skip);
+    };
+    let mut header = [0u8; HEADER];
+    if file.read_exact_at(&mut header, pos.offset).is_err() {
+        if active {
+            return Step::Wait;
+        }
+        // End of a sealed segment (or a torn header at its end).
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size > pos.offset {
+            spool.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(segment = pos.segment, offset = pos.offset, "torn spool record skipped");
+        }
+        return next_segment(spool).map_or(Step::Wait, Step::Skip);
+    }
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let end = pos.offset + HEADER as u64 + u64::from(len);
+    let corrupt = |spool: &Spool, why: &str| {
+        spool.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            segment = pos.segment,
+            offset = pos.offset,
+            why,
+            "corrupt spool record skipped"
+        );
+    };
+    if len > MAX_RECORD || limit.is_some_and(|l| end > l) {
+        if active && len <= MAX_RECORD {
+            return Step::Wait;
+        }
+        corrupt(spool, "bad length");
+        return next_segment(spool).map_or(Step::Wait, Step::Skip);
+    }
+    let mut payload = vec![0u8; len as usize];
+    if file.read_exact_at(&mut payload, pos.offset + HEADER as u64).is_err() {
+        corrupt(spool, "truncated");
+        return next_segment(spool).map_or(Step::Wait, Step::Skip);
+    }
+    let next = Position {
+        segment: pos.segment,
+        offset: end,
+    };
+    if crc32fast::hash(&payload) != crc {
+        corrupt(spool, "checksum");
+        return Step::Skip(next);
+    }
+    Step::Record(payload, next)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+//! Prometheus metrics (OpenMetrics text via `prometheus-client`). One [`Metrics`] per
+//! process, shared by the proxy, the event pipeline and the admin endpoint.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    /// `explicit`, `tls` or `transparent`.
+    pub listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub action: &'static str,
+    pub policy: String,
+    pub ruleset: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    /// `token`, `client-cert`, `source-ip` or `none`.
+    pub method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabel {
+    pub sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CoverageLabel {
+    pub coverage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabel {
+    pub policy: String,
+}
+
+/// Every metric slagboom exposes.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Family<ListenerLabel, Counter>,
+    pub active_tunnels: Gauge,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub auth_failures: Family<MethodLabel, Counter>,
+    pub events_queued: Gauge,
+    pub spool_bytes: Gauge,
+    pub events_delivered: Family<SinkLabel, Counter>,
+    pub sink_errors: Family<SinkLabel, Counter>,
+    pub events_dropped: Counter<u64, AtomicU64>,
+    pub spool_corrupt: Counter<u64, AtomicU64>,
+    pub dead_letters: Family<SinkLabel, Counter>,
+    pub registry_devices: Family<CoverageLabel, Gauge>,
+    pub reload_failures: Counter<u64, AtomicU64>,
+    pub policy_review_overdue: Family<PolicyLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            registry: Registry::default(),
+            connections: Family::default(),
+            active_tunnels: Gauge::default(),
+            decisions: Family::default(),
+            auth_failures: Family::default(),
+            events_queued: Gauge::default(),
+            spool_bytes: Gauge::default(),
+            events_delivered: Family::default(),
+            sink_errors: Family::default(),
+            events_dropped: Counter::default(),
+            spool_corrupt: Counter::default(),
+            dead_letters: Family::default(),
+            registry_devices: Family::default(),
+            reload_failures: Counter::default(),
+            policy_review_overdue: Family::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "slagboom_connections",
+            "Client connections accepted, by listener",
+            m.connections.clone(),
+        );
+        r.register(
+            "slagboom_active_tunnels",
+            "CONNECT tunnels open now",
+            m.active_tunnels.clone(),
+        );
+        r.register(
+            "slagboom_decisions",
+            "Policy decisions, by action, policy and ruleset",
+            m.decisions.clone(),
+        );
+        r.register(
+            "slagboom_auth_failures",
+            "Refused authentications, by method",
+            m.auth_failures.clone(),
+        );
+        r.register(
+            "slagboom_events_queued",
+            "Events in the spool not yet delivered to every sink",
+            m.events_queued.clone(),
+        );
+        r.register(
+            "slagboom_spool_bytes",
+            "Bytes of the event spool on disk",
+            m.spool_bytes.clone(),
+        );
+        r.register(
+            "slagboom_events_delivered",
+            "Events delivered, by sink",
+            m.events_delivered.clone(),
+        );
+        r.register(
+            "slagboom_sink_errors",
+            "Failed delivery attempts, by sink",
+            m.sink_errors.clone(),
+        );
+        r.register(
+            "slagboom_events_dropped",
+            "Events dropped because the spool was full (drop-oldest)",
+            m.events_dropped.clone(),
+        );
+        r.register(
+            "slagboom_spool_corrupt_records",
+            "Torn or corrupt spool records skipped",
+            m.spool_corrupt.clone(),
+        );
+        r.register(
+            "slagboom_dead_letters",
+            "Events a sink refused as invalid (written to dead-letter.jsonl)",
+            m.dead_letters.clone(),
+        );
+        r.register(
+            "slagboom_registry_devices",
+            "Registry devices, by coverage",
+            m.registry_devices.clone(),
+        );
+        r.register(
+            "slagboom_reload_failures",
+            "Reloads refused because the new input was invalid",
+            m.reload_failures.clone(),
+        );
+        r.register(
+            "slagboom_policy_review_overdue",
+            "1 when a policy in force is past its review date",
+            m.policy_review_overdue.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("cannot encode metrics");
+        }
+        out
+    }
+
+    pub fn sink(&self, name: &str) -> SinkLabel {
+        SinkLabel { sink: name.to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names() {
+        let m = Metrics::new();
+        m.events_delivered.get_or_create(&m.sink("file-1")).inc_by(3);
+        m.spool_bytes.set(42);
+        let text = m.encode();
+        assert!(
+            text.contains("slagboom_events_delivered_total{sink=\"file-1\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("slagboom_spool_bytes 42"), "{text}");
+        assert!(text.contains("# TYPE slagboom_reload_failures counter"), "{text}");
+    }
+}
