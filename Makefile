@@ -1,11 +1,15 @@
 # One command runner. `make check` is what CI runs (.ci/run) and what README.md calls
-# the test command: formatting, lints, benchmark smoke runs, then the whole test suite.
+# the test command: test dependencies (Debian packages, installed when missing),
+# formatting, lints, benchmark smoke runs, then the whole test suite.
 
 CARGO ?= cargo
 
-.PHONY: check fmt lint test bench-smoke bench run
+.PHONY: check deps fmt lint test bench-smoke bench run
 
-check: fmt lint bench-smoke test
+check: deps fmt lint bench-smoke test
+
+deps:
+	scripts/test-deps.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check

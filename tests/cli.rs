@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -221,80 +221,6 @@ fn run_exits_2_when_it_cannot_listen() {
     assert!(stderr(&o).contains("cannot listen"), "{}", stderr(&o));
     let o = slagboom(&["run", "-c", "/nonexistent/slagboom.toml"]);
     assert_eq!(o.status.code(), Some(1));
-}
-
-/// A `slagboom run` child on a free port; killed by PID on drop.
-struct Running {
-    child: Child,
-    addr: std::net::SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl Running {
-    #[allow(clippy::disallowed_methods)] // synchronous start-up wait, before any runtime work
-    fn start(opts: Opts) -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = write_config(dir.path(), &opts);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let text = std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
-        std::fs::write(&cfg, text).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_slagboom"))
-            .args(["run", "-c", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + DEADLINE;
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "proxy did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Running { child, addr, dir }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    #[allow(clippy::disallowed_methods)] // called inside block_in_place
-    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn events(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.dir.path().join("events.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn status_for(addr: std::net::SocketAddr, device: &str, token: &str) -> u16 {

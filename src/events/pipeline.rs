@@ -100,7 +100,7 @@ impl EventLog {
     /// True when the spool is full and `on_spool_full = "refuse-new-connections"`
     /// applies: new connections are turned away (503, `spool_full`).
     pub fn refuses_new_connections(&self) -> bool {
-        self.inner.spool.is_full()
+        self.inner.spool.refuses_new()
     }
 
     /// Asks file sinks to reopen their files (after logrotate moved them).

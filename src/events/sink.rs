@@ -58,10 +58,12 @@ impl Transport {
         }
     }
 
+    /// Batch limits: events, bytes, and how long to wait for a batch to fill.
     fn batch(&self) -> (usize, usize, Duration) {
         match self {
             Transport::Http(h) => h.batch(),
-            _ => (1000, 1 << 20, Duration::from_millis(200)),
+            // Line and syslog sinks send what is there at once.
+            _ => (1000, 1 << 20, Duration::ZERO),
         }
     }
 }
@@ -89,7 +91,7 @@ impl Runner {
     /// Delivers from the spool until told to stop (and caught up, or failing).
     pub async fn run(mut self) {
         let label = self.metrics.sink(&self.name);
-        let (max_events, max_bytes, wait) = self.transport.batch();
+        let (max_events, max_bytes, linger) = self.transport.batch();
         let mut acked = self.reader.position();
         let mut unconfirmed: Option<(Position, Instant, u64)> = None;
         let mut backoff = BACKOFF_MIN;
@@ -107,15 +109,23 @@ impl Runner {
                 }
             }
             let stopping = *self.stop.borrow();
-            let batch = if stopping {
+            let mut batch = if stopping {
                 self.reader.read_available(max_events, max_bytes)
             } else {
-                let wait = if unconfirmed.is_some() { CONFIRM_AFTER } else { wait };
+                let idle = if unconfirmed.is_some() {
+                    CONFIRM_AFTER
+                } else {
+                    Duration::from_secs(1)
+                };
                 tokio::select! {
-                    b = self.reader.next_batch(max_events, max_bytes, wait) => b,
+                    b = self.reader.next_batch(max_events, max_bytes, idle) => b,
                     _ = self.stop.changed() => continue,
                 }
             };
+            if !stopping && !linger.is_zero() && !batch.records.is_empty() {
+                let deadline = tokio::time::Instant::now() + linger;
+                self.reader.linger(&mut batch, max_events, max_bytes, deadline).await;
+            }
             if batch.records.is_empty() {
                 if stopping && unconfirmed.is_none() {
                     return;
@@ -146,6 +156,7 @@ impl Runner {
                         Some((_, at, m)) => (batch.end, at, m + n),
                         None => (batch.end, Instant::now(), n),
                     });
+                    self.reader.seek(batch.end);
                     backoff = BACKOFF_MIN;
                 }
                 Ok(()) => {

@@ -149,6 +149,11 @@ impl Spool {
         *lock(&self.committed)
     }
 
+    /// True when the spool is full and configured to refuse new connections.
+    pub fn refuses_new(&self) -> bool {
+        self.on_full == OnSpoolFull::RefuseNewConnections && self.is_full()
+    }
+
     /// True when the spool has reached `spool_max_bytes`.
     pub fn is_full(&self) -> bool {
         self.bytes() >= self.max_bytes
@@ -358,8 +363,37 @@ impl Reader {
             records: Vec::new(),
             end: self.pos,
         };
-        let mut bytes = 0usize;
-        let mut pos = self.pos;
+        self.extend(&mut batch, max_records, max_bytes);
+        batch
+    }
+
+    /// Waits until `deadline` for the batch to fill up to `max_records` / `max_bytes`
+    /// (HTTP sinks send fewer, larger requests this way).
+    pub async fn linger(
+        &mut self,
+        batch: &mut Batch,
+        max_records: usize,
+        max_bytes: usize,
+        deadline: tokio::time::Instant,
+    ) {
+        loop {
+            self.extend(batch, max_records, max_bytes);
+            let bytes: usize = batch.records.iter().map(Vec::len).sum();
+            if batch.records.len() >= max_records || bytes >= max_bytes {
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            self.spool.wait(deadline - now).await;
+        }
+    }
+
+    /// Appends what is on disk after `batch.end` to the batch, within the limits.
+    fn extend(&mut self, batch: &mut Batch, max_records: usize, max_bytes: usize) {
+        let mut bytes: usize = batch.records.iter().map(Vec::len).sum();
+        let mut pos = batch.end;
         while batch.records.len() < max_records && bytes < max_bytes {
             let committed = *lock(&self.spool.committed);
             let limit = (pos.segment == committed.segment).then_some(committed.offset);
@@ -374,7 +408,6 @@ impl Reader {
             }
         }
         batch.end = pos;
-        batch
     }
 
     /// Marks everything before `end` delivered (persisted, so a restart resumes there).

@@ -7,9 +7,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::Value;
@@ -34,6 +35,9 @@ pub fn init_crypto() {
 
 /// A CA and one leaf certificate for the test names.
 pub struct Pki {
+    pub ca_pem: String,
+    pub leaf_pem: String,
+    pub key_pem: String,
     pub ca_der: CertificateDer<'static>,
     pub leaf: CertificateDer<'static>,
     pub leaf_key: PrivatePkcs8KeyDer<'static>,
@@ -52,6 +56,9 @@ impl Pki {
         let key = rcgen::KeyPair::generate().unwrap();
         let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
         Pki {
+            ca_pem: ca.pem(),
+            leaf_pem: leaf.pem(),
+            key_pem: key.serialize_pem(),
             ca_der: ca.der().clone(),
             leaf: leaf.der().clone(),
             leaf_key: PrivatePkcs8KeyDer::from(key.serialize_der()),
@@ -304,6 +311,8 @@ pub struct Opts {
     pub log: String,
     /// Hosts mapped to 127.0.0.1 besides the defaults.
     pub names: Vec<String>,
+    /// Extra `[[log.sink]]` tables (after the `events.jsonl` file sink).
+    pub sinks: String,
     pub connect_ports: Vec<u16>,
 }
 
@@ -316,6 +325,7 @@ impl Default for Opts {
             privacy: "allowed_detail = \"host\"".into(),
             log: String::new(),
             names: Vec::new(),
+            sinks: String::new(),
             connect_ports: Vec::new(),
         }
     }
@@ -434,6 +444,8 @@ spool_dir = "spool"
 type = "file"
 path = "events.jsonl"
 
+{sinks}
+
 [privacy]
 {privacy}
 "#,
@@ -443,6 +455,7 @@ path = "events.jsonl"
         unknown = opts.unknown_device,
         log = opts.log,
         privacy = opts.privacy,
+        sinks = opts.sinks,
     );
     let path = dir.join("slagboom.toml");
     std::fs::write(&path, text).unwrap();
@@ -744,4 +757,96 @@ pub async fn read_to_close<S: AsyncRead + Unpin>(s: &mut S) -> Vec<u8> {
         .await
         .expect("closed in time");
     out
+}
+
+/// A `slagboom run` child on a free port; killed by PID on drop.
+pub struct Running {
+    pub child: Child,
+    pub addr: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Running {
+    #[allow(clippy::disallowed_methods)] // synchronous start-up wait, before any runtime work
+    pub fn start(opts: Opts) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(dir.path(), &opts);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+        std::fs::write(&cfg, text).unwrap();
+        let child = spawn(&cfg, addr);
+        Running { child, addr, dir }
+    }
+
+    /// Starts the same configuration again (same spool) after the child ended.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.dir.path().join("slagboom.toml"), self.addr);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    #[allow(clippy::disallowed_methods)] // called inside block_in_place
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `slagboom run -c cfg` and waits until it listens on `addr`.
+#[allow(clippy::disallowed_methods)] // synchronous start-up wait
+fn spawn(cfg: &Path, addr: std::net::SocketAddr) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_slagboom"))
+        .args(["run", "-c", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "proxy did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
