@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use slagboom::events::{ecs, Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
+use slagboom::events::format::Body;
+use slagboom::events::{cef, ecs, rfc5424, Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
 use slagboom::registry::Coverage;
 
 fn base(action: Action, id: &str, ms: u64) -> Event {
@@ -140,6 +141,53 @@ fn block(name: &str, e: &Event) -> String {
         "<!-- example: {name} -->\n```json\n{}\n```\n<!-- /example -->",
         serde_json::to_string_pretty(&v).unwrap()
     )
+}
+
+/// The same blocked event in CEF and in RFC 5424 (PROCID fixed for the document).
+fn format_blocks() -> Vec<(String, String)> {
+    let blocked = examples().into_iter().find(|(n, _)| *n == "blocked").unwrap().1;
+    let mut c = Vec::new();
+    cef::encode(&blocked, &mut c);
+    let mut r = Vec::new();
+    rfc5424::encode(&blocked, 16, Body::Ecs, &mut r);
+    let r = String::from_utf8(r)
+        .unwrap()
+        .replace(&format!(" slagboom {} ", std::process::id()), " slagboom 4242 ");
+    let mut line = Vec::new();
+    ecs::encode(&blocked, &mut line);
+    vec![
+        (
+            "ecs-line".to_owned(),
+            String::from_utf8(line).unwrap().trim_end().to_owned(),
+        ),
+        ("cef".to_owned(), String::from_utf8(c).unwrap()),
+        ("rfc5424".to_owned(), r),
+    ]
+}
+
+#[test]
+fn docs_format_examples_are_what_the_encoders_write() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md");
+    let mut doc = std::fs::read_to_string(&path).unwrap();
+    let bless = std::env::var_os("SLAGBOOM_BLESS_DOCS").is_some();
+    for (name, text) in format_blocks() {
+        let want = format!("<!-- format: {name} -->\n```text\n{text}\n```\n<!-- /format -->");
+        let tag = format!("<!-- format: {name} -->");
+        let start = doc.find(&tag).unwrap_or_else(|| panic!("docs/events.md has no {tag}"));
+        let end = start + doc[start..].find("<!-- /format -->").unwrap() + "<!-- /format -->".len();
+        if bless {
+            doc.replace_range(start..end, &want);
+        } else {
+            assert_eq!(
+                doc[start..end],
+                want,
+                "docs/events.md format {name} is stale: rerun with SLAGBOOM_BLESS_DOCS=1"
+            );
+        }
+    }
+    if bless {
+        std::fs::write(&path, doc).unwrap();
+    }
 }
 
 #[test]

@@ -183,3 +183,19 @@ fn secrets_are_not_printed() {
     assert_eq!(c.privacy.pseudonym_key, Some(Secret(b"very-secret-key".to_vec())));
     assert!(!format!("{c:?}").contains("very-secret"));
 }
+
+#[test]
+fn sink_tokens_are_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hec.token"), "super-secret-hec-token\n").unwrap();
+    let text = "[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"http\"\nflavour = \"splunk-hec\"\nurl = \"http://127.0.0.1:8088/services/collector/event\"\ntoken_file = \"hec.token\"\n";
+    let c = Config::parse(&dir.path().join("s.toml"), text).unwrap();
+    assert_eq!(c.log.sinks[0].token, Some(Secret(b"super-secret-hec-token".to_vec())));
+    assert_eq!(c.log.sinks[0].name, "http-1");
+    assert!(!format!("{c:?}").contains("super-secret"));
+    let missing = "[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"http\"\nflavour = \"splunk-hec\"\nurl = \"http://x:1/\"\ntoken_file = \"nope\"\n";
+    let e = Config::parse(&dir.path().join("s.toml"), missing)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("token_file") && e.contains("nope"), "{e}");
+}

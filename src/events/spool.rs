@@ -272,6 +272,7 @@ impl Spool {
             spool: self.clone(),
             name: name.to_owned(),
             pos,
+            open: None,
         }
     }
 
@@ -330,6 +331,8 @@ pub struct Reader {
     spool: Arc<Spool>,
     name: String,
     pos: Position,
+    /// The segment file being read, kept open between records.
+    open: Option<(u64, File)>,
 }
 
 /// A batch of records and the position after its last one.
@@ -397,7 +400,7 @@ impl Reader {
         while batch.records.len() < max_records && bytes < max_bytes {
             let committed = *lock(&self.spool.committed);
             let limit = (pos.segment == committed.segment).then_some(committed.offset);
-            match read_record(&self.spool, pos, limit) {
+            match read_record(&self.spool, &mut self.open, pos, limit) {
                 Step::Record(payload, next) => {
                     bytes += payload.len();
                     batch.records.push(payload);
@@ -432,7 +435,7 @@ enum Step {
     Wait,
 }
 
-fn read_record(spool: &Spool, pos: Position, limit: Option<u64>) -> Step {
+fn read_record(spool: &Spool, open: &mut Option<(u64, File)>, pos: Position, limit: Option<u64>) -> Step {
     let next_segment = |spool: &Spool| {
         let segs = lock(&spool.segments);
         segs.list
@@ -444,7 +447,12 @@ fn read_record(spool: &Spool, pos: Position, limit: Option<u64>) -> Step {
     if limit == Some(pos.offset) {
         return Step::Wait;
     }
-    let Ok(file) = File::open(segment_path(&spool.dir, pos.segment)) else {
+    if open.as_ref().is_none_or(|(n, _)| *n != pos.segment) {
+        *open = File::open(segment_path(&spool.dir, pos.segment))
+            .ok()
+            .map(|f| (pos.segment, f));
+    }
+    let Some((_, file)) = open.as_ref() else {
         // Dropped (drop-oldest) or already collected: go on with the next segment.
         return next_segment(spool).map_or(Step::Wait, Step::Skip);
     };

@@ -163,3 +163,70 @@ async fn an_outage_and_a_kill_9_lose_no_event() {
         assert!(got.contains(id), "{id} lost");
     }
 }
+
+#[tokio::test]
+async fn owners_are_pseudonymised_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("pseudonym.key");
+    std::fs::write(&key, "k3y-bytes  \n").unwrap();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let proxy = Proxy::start(Opts {
+        privacy: format!("pseudonymise_owner = true\nkey_file = \"{}\"", key.display()),
+        sinks: syslog_sink(port, "udp", "cef", ""),
+        ..Opts::default()
+    })
+    .await;
+    let resp = raw(
+        proxy.addr,
+        &format!(
+            "CONNECT www.tiktok.com:443 HTTP/1.1\r\nHost: www.tiktok.com:443\r\nProxy-Authorization: {}\r\n\r\n",
+            basic("fed-cov", "tok-cov")
+        ),
+    )
+    .await;
+    assert_eq!(resp.status, 403);
+    // HMAC-SHA-256 of the owner, keyed with the key file minus trailing whitespace.
+    let want = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"k3y-bytes").unwrap();
+        mac.update(b"owner-fed-cov");
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let e = proxy.event(&resp.event_id()).await;
+    assert_eq!(e["user"]["id"], want.as_str());
+    let mut buf = vec![0u8; 65536];
+    let n = tokio::time::timeout(DEADLINE, sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let cef = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(cef.contains(&format!("suser={want} ")), "{cef}");
+    assert!(!cef.contains("owner-fed-cov"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reopens_file_sinks_for_logrotate() {
+    let proxy = Running::start(Opts::default());
+    let events = proxy.dir.path().join("events.jsonl");
+    let first = make_events(proxy.addr, 2).await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while std::fs::read_to_string(&events).map(|t| t.lines().count()).unwrap_or(0) < 2 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // logrotate moves the file, then signals.
+    let rotated = proxy.dir.path().join("events.jsonl.1");
+    std::fs::rename(&events, &rotated).unwrap();
+    proxy.signal("-HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = make_events(proxy.addr, 2).await;
+    while std::fs::read_to_string(&events).map(|t| t.lines().count()).unwrap_or(0) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no new file after SIGHUP");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&events).unwrap();
+    assert!(first.iter().all(|id| old.contains(id)) && second.iter().all(|id| new.contains(id)));
+    assert!(second.iter().all(|id| !old.contains(id)));
+}
