@@ -4,6 +4,7 @@
 //! reopens file sinks; the fsync thread bounds what a power loss can take.
 
 use std::io;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ struct Inner {
     reopen: watch::Sender<u64>,
     stop: watch::Sender<bool>,
     delivered: Vec<watch::Receiver<Position>>,
+    /// Per sink: recorded and not yet delivered.
+    pending: Vec<Arc<AtomicI64>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -40,11 +43,14 @@ impl EventLog {
         let (reopen, reopen_rx) = watch::channel(0u64);
         let (stop, stop_rx) = watch::channel(false);
         let mut delivered = Vec::new();
+        let mut pending = Vec::new();
         let mut tasks = Vec::new();
         for s in &cfg.sinks {
             let reader = spool.reader(&s.name);
             let (tx, rx) = watch::channel(reader.position());
             delivered.push(rx);
+            let backlog = Arc::new(AtomicI64::new(i64::try_from(reader.backlog()).unwrap_or(i64::MAX)));
+            pending.push(backlog.clone());
             let runner = Runner {
                 name: s.name.clone(),
                 transport: transport(s, reopen_rx.clone())?,
@@ -53,6 +59,7 @@ impl EventLog {
                 dead_letter: cfg.spool_dir.join("dead-letter.jsonl"),
                 stop: stop_rx.clone(),
                 delivered: tx,
+                pending: backlog,
             };
             tasks.push(tokio::spawn(runner.run()));
         }
@@ -66,6 +73,7 @@ impl EventLog {
                 reopen,
                 stop,
                 delivered,
+                pending,
                 tasks: Mutex::new(tasks),
             }),
         })
@@ -85,16 +93,14 @@ impl EventLog {
                 return;
             }
         };
-        let spool = &self.inner.spool;
-        if let Err(e) = spool.append(&record) {
+        if let Err(e) = self.inner.spool.append(&record) {
             tracing::error!(event.id = %event.id, error = %e, "cannot write event to the spool");
+            return;
         }
-        let m = &self.inner.metrics;
-        m.spool_bytes.set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
-        m.events_dropped.inner().store(
-            spool.stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        for p in &self.inner.pending {
+            p.fetch_add(1, Ordering::Relaxed);
+        }
+        self.refresh_metrics();
     }
 
     /// True when the spool is full and `on_spool_full = "refuse-new-connections"`
@@ -134,13 +140,22 @@ impl EventLog {
     /// the metrics endpoint.
     pub fn refresh_metrics(&self) {
         let m = &self.inner.metrics;
-        m.spool_bytes
-            .set(i64::try_from(self.inner.spool.bytes()).unwrap_or(i64::MAX));
-        let stats = &self.inner.spool.stats;
-        m.spool_corrupt.inner().store(
-            stats.corrupt.load(std::sync::atomic::Ordering::Relaxed),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        let spool = &self.inner.spool;
+        m.spool_bytes.set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
+        m.events_dropped
+            .inner()
+            .store(spool.stats.dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+        m.spool_corrupt
+            .inner()
+            .store(spool.stats.corrupt.load(Ordering::Relaxed), Ordering::Relaxed);
+        let queued = self
+            .inner
+            .pending
+            .iter()
+            .map(|p| p.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        m.events_queued.set(queued.max(0));
     }
 }
 

@@ -85,6 +85,8 @@ pub struct Runner {
     pub stop: watch::Receiver<bool>,
     /// Published position up to which this sink has delivered (for `flush`).
     pub delivered: watch::Sender<Position>,
+    /// Events recorded and not yet delivered by this sink.
+    pub pending: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Runner {
@@ -166,6 +168,8 @@ impl Runner {
                 }
                 Err(SendError::Poison(bad, why)) => {
                     self.dead_letter(&events, &bad, &why);
+                    self.pending
+                        .fetch_sub(bad.len() as i64, std::sync::atomic::Ordering::Relaxed);
                     self.ack(batch.end, n - bad.len() as u64);
                     acked = batch.end;
                     backoff = BACKOFF_MIN;
@@ -190,6 +194,10 @@ impl Runner {
 
     fn ack(&mut self, end: Position, n: u64) {
         self.reader.ack(end);
+        self.pending.fetch_sub(
+            i64::try_from(n).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.metrics
             .events_delivered
             .get_or_create(&self.metrics.sink(&self.name))

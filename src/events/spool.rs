@@ -421,6 +421,32 @@ impl Reader {
         }
     }
 
+    /// Records between this reader's position and the end of the spool (a scan of
+    /// the record headers; used once at start for the queued-events gauge).
+    pub fn backlog(&self) -> u64 {
+        let end = self.spool.end();
+        let segments: Vec<u64> = lock(&self.spool.segments)
+            .list
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n >= self.pos.segment)
+            .collect();
+        let mut total = 0;
+        for n in segments {
+            let Ok(file) = File::open(segment_path(&self.spool.dir, n)) else {
+                continue;
+            };
+            let mut offset = if n == self.pos.segment { self.pos.offset } else { 0 };
+            let mut header = [0u8; HEADER];
+            while (n != end.segment || offset < end.offset) && file.read_exact_at(&mut header, offset).is_ok() {
+                let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+                offset += HEADER as u64 + u64::from(len);
+                total += 1;
+            }
+        }
+        total
+    }
+
     /// Moves past records without delivering them.
     pub fn seek(&mut self, pos: Position) {
         self.pos = pos;

@@ -22,6 +22,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port that refuses every connection and that nobody else can take while
+/// this lives: bound, never listening.
+pub struct DeadPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl DeadPort {
+    pub fn new() -> DeadPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+            .unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        DeadPort { _socket: socket, port }
+    }
+}
+
 /// A private rsyslogd writing every message's raw text, one per line, to `out`.
 pub struct Rsyslog {
     child: Option<Child>,

@@ -6,18 +6,19 @@ use std::time::Duration;
 use crate::collector::*;
 use crate::support::*;
 
-fn dead_sink() -> String {
-    // Nothing listens there: every event stays in the spool.
+/// A syslog sink whose collector refuses connections: every event stays in the spool.
+fn dead_sink(dead: &DeadPort) -> String {
     format!(
         "[[log.sink]]\nname = \"down\"\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\n",
-        free_port()
+        dead.port
     )
 }
 
 #[tokio::test]
 async fn refuse_new_connections_answers_503_when_full() {
+    let dead = DeadPort::new();
     let proxy = Proxy::start(Opts {
-        sinks: dead_sink(),
+        sinks: dead_sink(&dead),
         log: "spool_max_bytes = 32768\non_spool_full = \"refuse-new-connections\"".into(),
         ..Opts::default()
     })
@@ -57,8 +58,9 @@ async fn refuse_new_connections_answers_503_when_full() {
 
 #[tokio::test]
 async fn drop_oldest_keeps_serving_and_counts_what_it_dropped() {
+    let dead = DeadPort::new();
     let proxy = Proxy::start(Opts {
-        sinks: dead_sink(),
+        sinks: dead_sink(&dead),
         log: "spool_max_bytes = 32768\non_spool_full = \"drop-oldest\"".into(),
         ..Opts::default()
     })
@@ -82,4 +84,20 @@ async fn drop_oldest_keeps_serving_and_counts_what_it_dropped() {
     // Every event either reached the file sink (which is up) or was counted as dropped.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(proxy.events().await.len() as u64 + dropped >= 150);
+}
+
+#[tokio::test]
+async fn queued_events_are_counted_until_delivered() {
+    let dead = DeadPort::new();
+    let proxy = Proxy::start(Opts {
+        sinks: dead_sink(&dead),
+        ..Opts::default()
+    })
+    .await;
+    make_events(proxy.addr, 7).await;
+    let m = proxy.metrics.encode();
+    assert!(
+        m.contains("slagboom_events_queued 7"),
+        "the down sink still owes 7: {m}"
+    );
 }
