@@ -26,6 +26,7 @@
 //! - [`pac`]: the PAC file.
 //! - [`cli`]: the subcommands.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod policy;
 pub mod prefix;
 pub mod proxy;
 pub mod registry;
+pub mod reload;
 pub mod respond;
 pub mod rules;
 pub mod state;

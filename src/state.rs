@@ -110,10 +110,10 @@ impl State {
         self.current.load_full()
     }
 
-    /// Rebuilds from the configuration file; on any error the old snapshot stays.
-    pub fn reload(&self, path: &Path) -> Result<Arc<Snapshot>, LoadError> {
-        let next = Arc::new(Snapshot::load(path)?);
+    /// Puts `next` in force; connections already open keep the one they loaded.
+    pub fn swap(&self, next: Snapshot) -> Arc<Snapshot> {
+        let next = Arc::new(next);
         self.current.store(next.clone());
-        Ok(next)
+        next
     }
 }

@@ -285,6 +285,16 @@ async fn sigterm_drains_open_tunnels_then_exits_0() {
     run.signal("-TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(run.child.try_wait().unwrap(), None, "waits for the open tunnel");
+    let mut ready = connect(run.admin).await;
+    ready
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_response(&mut ready, false).await.status,
+        503,
+        "not ready while draining"
+    );
     assert!(std::net::TcpStream::connect(run.addr).is_err(), "no longer accepting");
     tls.write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
         .await

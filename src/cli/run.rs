@@ -6,14 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use time::OffsetDateTime;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use super::Failure;
+use crate::admin::Admin;
 use crate::events::EventLog;
 use crate::metrics::Metrics;
 use crate::proxy::{Phase, Server};
+use crate::reload::{Reloader, Trigger};
 use crate::state::{Snapshot, State};
 
 pub fn run(path: &Path) -> Result<(), Failure> {
@@ -39,18 +40,21 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
     let metrics = Arc::new(Metrics::new());
     let events = EventLog::start(&snap.config.log, metrics.clone())
         .map_err(|e| Failure::runtime(format!("cannot open event spool or sinks: {e}")))?;
-    let listen = snap.config.proxy.listen;
+    let (listen, admin_listen) = (snap.config.proxy.listen, snap.config.admin.listen);
     let grace = snap.config.proxy.limits.shutdown_grace;
-    warn_overdue(&snap);
     let state = Arc::new(State::new(snap));
+    let reloader = Arc::new(Reloader::new(state.clone(), path, metrics.clone()));
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+    let admin_socket = crate::admin::bind(admin_listen)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {admin_listen} (admin): {e}")))?;
     let server = Server::bind(
         state.clone(),
         events.clone(),
         metrics.clone(),
         None,
         Vec::new(),
-        phase_rx,
+        phase_rx.clone(),
     )
     .await
     .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
@@ -63,20 +67,31 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = signals else {
         return Err(Failure::runtime("cannot install signal handlers"));
     };
-    tracing::info!(listen = %bound, config = %path.display(), "slagboom is serving");
+    let admin = Arc::new(Admin {
+        state: state.clone(),
+        metrics: metrics.clone(),
+        events: events.clone(),
+        reloader: reloader.clone(),
+        phase: phase_rx,
+    });
+    let background = [
+        tokio::spawn(admin.serve(admin_socket)),
+        tokio::spawn(reloader.clone().watch()),
+        tokio::spawn(reloader.clone().daily_review_warning()),
+    ];
+    tracing::info!(listen = %bound, admin = %admin_listen, config = %path.display(), "slagboom is serving");
     let mut serving = tokio::spawn(server.serve());
-    let daily = tokio::spawn(daily_review_warning(state.clone()));
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                reload(&state, path);
+                let r = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload(Trigger::Signal)).await;
                 events.reopen();
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
-    daily.abort();
     tracing::info!(grace = ?grace, "draining");
     let _ = phase_tx.send(Phase::Draining);
     tokio::spawn(async move {
@@ -93,41 +108,9 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     }
     events.shutdown(Duration::from_secs(5)).await;
+    for task in background {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Rebuilds the snapshot; an invalid input keeps the old one entirely.
-fn reload(state: &State, path: &Path) {
-    let old_listen = state.load().config.proxy.listen;
-    match state.reload(path) {
-        Ok(snap) => {
-            tracing::info!(
-                devices = snap.registry.len(),
-                rulesets = snap.rules.rulesets().len(),
-                "reloaded"
-            );
-            if snap.config.proxy.listen != old_listen {
-                tracing::warn!("[proxy] listen changed: restart to apply it");
-            }
-            warn_overdue(&snap);
-        }
-        Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous configuration"),
-    }
-}
-
-fn warn_overdue(snap: &Snapshot) {
-    for p in snap.overdue_policies(OffsetDateTime::now_utc()) {
-        let due = p.review_by.map(|d| d.to_string()).unwrap_or_default();
-        tracing::warn!(policy = %p.id, review_by = %due, "policy is past its review date and still enforced");
-    }
-}
-
-async fn daily_review_warning(state: Arc<State>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        warn_overdue(&state.load());
-    }
 }

@@ -29,7 +29,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     reopen: watch::Sender<u64>,
     stop: watch::Sender<bool>,
-    delivered: Vec<watch::Receiver<Position>>,
+    delivered: Vec<(String, watch::Receiver<Position>)>,
     /// Per sink: recorded and not yet delivered.
     pending: Vec<Arc<AtomicI64>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -48,7 +48,7 @@ impl EventLog {
         for s in &cfg.sinks {
             let reader = spool.reader(&s.name);
             let (tx, rx) = watch::channel(reader.position());
-            delivered.push(rx);
+            delivered.push((s.name.clone(), rx));
             let backlog = Arc::new(AtomicI64::new(i64::try_from(reader.backlog()).unwrap_or(i64::MAX)));
             pending.push(backlog.clone());
             let runner = Runner {
@@ -118,7 +118,16 @@ impl EventLog {
     /// callers put a timeout around it (a sink may be down).
     pub async fn flush(&self) {
         let target = self.inner.spool.end();
-        for rx in &self.inner.delivered {
+        for (_, rx) in &self.inner.delivered {
+            let mut rx = rx.clone();
+            let _ = rx.wait_for(|p| *p >= target).await;
+        }
+    }
+
+    /// Waits until sink `name` has delivered everything recorded so far.
+    pub async fn flush_sink(&self, name: &str) {
+        let target = self.inner.spool.end();
+        for (_, rx) in self.inner.delivered.iter().filter(|(n, _)| n == name) {
             let mut rx = rx.clone();
             let _ = rx.wait_for(|p| *p >= target).await;
         }

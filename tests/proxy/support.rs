@@ -313,6 +313,12 @@ pub struct Opts {
     pub names: Vec<String>,
     /// Extra `[[log.sink]]` tables (after the `events.jsonl` file sink).
     pub sinks: String,
+    /// Extra sections at the end of the file (`[pac]`, `[admin]` keys are separate).
+    pub extra: String,
+    /// Extra `[admin]` lines.
+    pub admin: String,
+    /// `[registry]` lines after `source`.
+    pub registry: String,
     pub connect_ports: Vec<u16>,
 }
 
@@ -326,6 +332,9 @@ impl Default for Opts {
             log: String::new(),
             names: Vec::new(),
             sinks: String::new(),
+            extra: String::new(),
+            admin: String::new(),
+            registry: String::new(),
             connect_ports: Vec::new(),
         }
     }
@@ -379,9 +388,11 @@ dns_overrides = {{ {names} }}
 
 [admin]
 listen = "127.0.0.1:1"
+{admin}
 
 [registry]
 source = "devices.csv"
+{registry}
 
 [auth]
 methods = ["token", "source-ip"]
@@ -448,6 +459,8 @@ path = "events.jsonl"
 
 [privacy]
 {privacy}
+
+{extra}
 "#,
         names = names.join(", "),
         proxy = opts.proxy,
@@ -456,6 +469,9 @@ path = "events.jsonl"
         log = opts.log,
         privacy = opts.privacy,
         sinks = opts.sinks,
+        extra = opts.extra,
+        admin = opts.admin,
+        registry = opts.registry,
     );
     let path = dir.join("slagboom.toml");
     std::fs::write(&path, text).unwrap();
@@ -505,7 +521,7 @@ impl Proxy {
 
     /// Every event written so far.
     pub async fn events(&self) -> Vec<Value> {
-        let _ = tokio::time::timeout(DEADLINE, self.events.flush()).await;
+        let _ = tokio::time::timeout(DEADLINE, self.events.flush_sink("file-1")).await;
         let text = std::fs::read_to_string(self.dir.path().join("events.jsonl")).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -763,12 +779,17 @@ pub async fn read_to_close<S: AsyncRead + Unpin>(s: &mut S) -> Vec<u8> {
 pub struct Running {
     pub child: Child,
     pub addr: std::net::SocketAddr,
+    pub admin: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
 }
 
 impl Running {
-    #[allow(clippy::disallowed_methods)] // synchronous start-up wait, before any runtime work
     pub fn start(opts: Opts) -> Running {
+        Self::start_with_nofile(opts, 0)
+    }
+
+    /// Starts with `ulimit -n` set to `nofile` (0: unchanged).
+    pub fn start_with_nofile(opts: Opts, nofile: u32) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let cfg = write_config(dir.path(), &opts);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -777,19 +798,31 @@ impl Running {
             .unwrap()
             .port();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
         let text = std::fs::read_to_string(&cfg)
             .unwrap()
-            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""))
+            .replace("listen = \"127.0.0.1:1\"", &format!("listen = \"{admin}\""));
         std::fs::write(&cfg, text).unwrap();
-        let child = spawn(&cfg, addr);
-        Running { child, addr, dir }
+        let child = spawn(&cfg, addr, nofile);
+        Running {
+            child,
+            addr,
+            admin,
+            dir,
+        }
     }
 
     /// Starts the same configuration again (same spool) after the child ended.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn(&self.dir.path().join("slagboom.toml"), self.addr);
+        self.child = spawn(&self.dir.path().join("slagboom.toml"), self.addr, 0);
     }
 
     pub fn pid(&self) -> u32 {
@@ -834,15 +867,22 @@ impl Drop for Running {
     }
 }
 
-/// Starts `slagboom run -c cfg` and waits until it listens on `addr`.
+/// Starts `slagboom run -c cfg` (under `ulimit -n nofile` when not 0) and waits until
+/// it listens on `addr`.
 #[allow(clippy::disallowed_methods)] // synchronous start-up wait
-fn spawn(cfg: &Path, addr: std::net::SocketAddr) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_slagboom"))
-        .args(["run", "-c", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+fn spawn(cfg: &Path, addr: std::net::SocketAddr, nofile: u32) -> Child {
+    let bin = env!("CARGO_BIN_EXE_slagboom");
+    let mut cmd = if nofile == 0 {
+        let mut c = Command::new(bin);
+        c.args(["run", "-c", cfg.to_str().unwrap()]);
+        c
+    } else {
+        let mut c = Command::new("bash");
+        c.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec {bin} run -c {}", cfg.display()));
+        c
+    };
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + DEADLINE;
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "proxy did not start");

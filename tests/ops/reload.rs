@@ -1,0 +1,197 @@
+//! Hot reload: `POST /reload` with its bearer token, the file watch, refusals that keep
+//! the old state (invalid input, a truncated registry), and connections that keep the
+//! snapshot they started with.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use crate::admin::admin;
+use crate::support::*;
+
+const PRIV_ROW: &str = "fed-priv,federal,Org of fed-priv,owner-fed-priv,none,none,none";
+const PRIV_COVERED: &str = "fed-priv,federal,Org of fed-priv,owner-fed-priv,full,none,none";
+
+async fn status_for(addr: std::net::SocketAddr, device: &str, token: &str) -> u16 {
+    let req = format!(
+        "CONNECT www.tiktok.com:443 HTTP/1.1\r\nHost: www.tiktok.com:443\r\nProxy-Authorization: {}\r\n\r\n",
+        basic(device, token)
+    );
+    let mut s = connect(addr).await;
+    s.write_all(req.as_bytes()).await.unwrap();
+    read_response(&mut s, true).await.status
+}
+
+fn with_token() -> Opts {
+    Opts {
+        admin: "reload_token_file = \"admin.token\"".into(),
+        ..Opts::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_reload_needs_the_bearer_token() {
+    let plain = Running::start(Opts::default());
+    assert_eq!(
+        admin(plain.admin, "POST", "/reload", "").await.status,
+        403,
+        "disabled without a token file"
+    );
+    drop(plain);
+
+    let run = Running::start(with_token());
+    std::fs::write(run.dir.path().join("admin.token"), "s3cret-admin-token\n").unwrap();
+    assert_eq!(admin(run.admin, "POST", "/reload", "").await.status, 401);
+    assert_eq!(
+        admin(run.admin, "POST", "/reload", "Authorization: Bearer wrong\r\n")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        admin(
+            run.admin,
+            "POST",
+            "/reload",
+            "Authorization: Basic s3cret-admin-token\r\n"
+        )
+        .await
+        .status,
+        401
+    );
+    let csv = run.dir.path().join("devices.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace(PRIV_ROW, PRIV_COVERED)).unwrap();
+    assert_eq!(
+        status_for(run.addr, "fed-priv", "tok-priv").await,
+        200,
+        "not yet reloaded"
+    );
+    let resp = admin(
+        run.admin,
+        "POST",
+        "/reload",
+        "Authorization: Bearer s3cret-admin-token\r\n",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let v: Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(v["reloaded"], true);
+    assert_eq!(v["devices"], 10);
+    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_or_truncated_input_keeps_the_old_state() {
+    let run = Running::start(with_token());
+    std::fs::write(run.dir.path().join("admin.token"), "t0ken").unwrap();
+    let auth = "Authorization: Bearer t0ken\r\n";
+    let csv = run.dir.path().join("devices.csv");
+    let good = std::fs::read_to_string(&csv).unwrap();
+
+    std::fs::write(
+        &csv,
+        good.replace(
+            PRIV_ROW,
+            "fed-priv,federal,Org of fed-priv,owner-fed-priv,nope,none,none",
+        ),
+    )
+    .unwrap();
+    let resp = admin(run.admin, "POST", "/reload", auth).await;
+    assert_eq!(resp.status, 422);
+    let v: Value = serde_json::from_slice(&resp.body).unwrap();
+    let err = v["error"].as_str().unwrap();
+    assert!(
+        err.ends_with("devices.csv:4: purchase \"nope\" must be none, partial or full"),
+        "{err}"
+    );
+    assert_eq!(status_for(run.addr, "fed-cov", "tok-cov").await, 403, "still enforcing");
+
+    // A registry export cut short: 3 of 10 devices left.
+    let truncated: String = good.lines().take(4).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&csv, truncated).unwrap();
+    let resp = admin(run.admin, "POST", "/reload", auth).await;
+    assert_eq!(resp.status, 422);
+    assert!(resp.text().contains("likely truncated export"), "{}", resp.text());
+    // fed-ret is not in the truncated file; the old registry (with it retired) stands.
+    assert_eq!(status_for(run.addr, "fed-ret", "tok-ret").await, 403);
+
+    // A bad configuration line.
+    let cfg = run.dir.path().join("slagboom.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("[block_page]", "[block_page]\nunknown_key = 1")).unwrap();
+    std::fs::write(&csv, &good).unwrap();
+    let resp = admin(run.admin, "POST", "/reload", auth).await;
+    assert_eq!(resp.status, 422);
+    let metrics = admin(run.admin, "GET", "/metrics", "").await.text();
+    assert!(metrics.contains("slagboom_reload_failures_total 3"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_watch_applies_changes_without_a_signal() {
+    let run = Running::start(Opts {
+        registry: "poll = \"200ms\"".into(),
+        ..Opts::default()
+    });
+    let csv = run.dir.path().join("devices.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 200);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    std::fs::write(&csv, text.replace(PRIV_ROW, PRIV_COVERED)).unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while status_for(run.addr, "fed-priv", "tok-priv").await != 403 {
+        assert!(tokio::time::Instant::now() < deadline, "the change was not picked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Rules too: a new ruleset file is seen and its policy applies.
+    let rules = run.dir.path().join("rules/test.toml");
+    let t = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        t.replace("\"blocked.test\"", "\"blocked.test\", \"newly-banned.test\""),
+    )
+    .unwrap();
+    let req = format!(
+        "CONNECT newly-banned.test:443 HTTP/1.1\r\nHost: x\r\nProxy-Authorization: {}\r\n\r\n",
+        basic("fed-cov", "tok-cov")
+    );
+    while raw(run.addr, &req).await.status != 403 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rules change was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_keep_their_snapshot() {
+    let origin = HttpOrigin::start().await;
+    let run = Running::start(with_token());
+    std::fs::write(run.dir.path().join("admin.token"), "t").unwrap();
+    let host = format!("www.tiktok.com:{}", origin.addr.port());
+    let get = |path: &str| {
+        format!(
+            "GET http://{host}{path} HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: {}\r\n\r\n",
+            basic("fed-priv", "tok-priv")
+        )
+    };
+    let mut kept = connect(run.addr).await;
+    kept.write_all(get("/1").as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut kept, false).await.status, 200);
+    let csv = run.dir.path().join("devices.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace(PRIV_ROW, PRIV_COVERED)).unwrap();
+    assert_eq!(
+        admin(run.admin, "POST", "/reload", "Authorization: Bearer t\r\n")
+            .await
+            .status,
+        200
+    );
+    // The open connection decided with the snapshot it loaded at accept...
+    kept.write_all(get("/2").as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut kept, false).await.status, 200);
+    // ...a new one with the new snapshot.
+    assert_eq!(raw(run.addr, &get("/3")).await.status, 403);
+}
