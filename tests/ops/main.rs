@@ -8,5 +8,6 @@
 mod support;
 
 mod admin;
+mod deploy;
 mod limits;
 mod reload;
