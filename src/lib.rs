@@ -32,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod host;
+pub mod http_client;
 pub mod metrics;
 pub mod pac;
 pub mod policy;

@@ -6,6 +6,7 @@
 
 mod csv;
 mod json;
+pub mod remote;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -110,11 +110,34 @@ impl Reloader {
             let poll = self.state.load().config.registry.poll;
             tokio::time::sleep(poll).await;
             let now = fingerprint(&self.state.load());
-            if now != seen {
+            if now != seen || self.remote_changed().await {
                 let me = self.clone();
                 let _ = tokio::task::spawn_blocking(move || me.reload(Trigger::Watch)).await;
                 // Whatever the outcome, wait for the next change before trying again.
                 seen = fingerprint(&self.state.load());
+            }
+        }
+    }
+
+    /// For an `https://` registry: a conditional GET; true when the export changed.
+    async fn remote_changed(&self) -> bool {
+        let snap = self.state.load();
+        let Source::Url(url) = &snap.config.registry.source else {
+            return false;
+        };
+        let tls = match crate::tls::client::config(snap.config.registry.ca_file.as_deref(), None) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "registry ca_file");
+                return false;
+            }
+        };
+        match crate::registry::remote::fetch(url, Some(&tls), snap.registry_etag.as_deref()).await {
+            Ok(None) => false,
+            Ok(Some(f)) => snap.registry_digest != Some(f.digest()),
+            Err(e) => {
+                tracing::warn!(error = %e, "registry poll failed; keeping the registry in force");
+                false
             }
         }
     }

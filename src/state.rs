@@ -21,6 +21,10 @@ pub struct Snapshot {
     pub registry: Registry,
     pub rules: RuleIndex,
     pub policies: Vec<Policy>,
+    /// The `ETag` of a registry fetched from a URL, for conditional polling.
+    pub registry_etag: Option<String>,
+    /// SHA-256 of a registry fetched from a URL (servers without `ETag`).
+    pub registry_digest: Option<[u8; 32]>,
 }
 
 impl Snapshot {
@@ -39,6 +43,8 @@ impl Snapshot {
             .iter()
             .map(|p| Policy::resolve(p, &rules, &config.path))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut etag = None;
+        let mut digest = None;
         let registry = match &config.registry.source {
             Source::File(file) => Registry::load(file).map_err(|e| {
                 if e.reason.starts_with("cannot read registry") {
@@ -51,12 +57,14 @@ impl Snapshot {
                     e
                 }
             })?,
-            Source::Url(_) => {
-                return Err(LoadError::new(
-                    &config.path,
-                    config.registry.source_line,
-                    "https:// registry sources are not supported yet",
-                ))
+            Source::Url(url) => {
+                let line = config.registry.source_line;
+                let fetched = crate::registry::remote::fetch_blocking(url, config.registry.ca_file.as_deref())
+                    .map_err(|e| LoadError::new(&config.path, line, format!("registry source {e}")))?;
+                etag = fetched.etag.clone();
+                digest = Some(fetched.digest());
+                let path = std::path::PathBuf::from(format!("{url}#{}", fetched.name));
+                Registry::parse(&path, &fetched.text).map_err(|e| LoadError { file: url.clone(), ..e })?
             }
         };
         Ok(Snapshot {
@@ -64,6 +72,8 @@ impl Snapshot {
             registry,
             rules,
             policies,
+            registry_etag: etag,
+            registry_digest: digest,
         })
     }
 

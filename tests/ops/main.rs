@@ -10,4 +10,5 @@ mod support;
 mod admin;
 mod deploy;
 mod limits;
+mod registry_url;
 mod reload;

@@ -317,6 +317,8 @@ pub struct Opts {
     pub extra: String,
     /// Extra `[admin]` lines.
     pub admin: String,
+    /// `[registry] source` (default: the generated `devices.csv`).
+    pub registry_source: String,
     /// `[registry]` lines after `source`.
     pub registry: String,
     pub connect_ports: Vec<u16>,
@@ -334,6 +336,7 @@ impl Default for Opts {
             sinks: String::new(),
             extra: String::new(),
             admin: String::new(),
+            registry_source: "devices.csv".into(),
             registry: String::new(),
             connect_ports: Vec::new(),
         }
@@ -391,7 +394,7 @@ listen = "127.0.0.1:1"
 {admin}
 
 [registry]
-source = "devices.csv"
+source = "{registry_source}"
 {registry}
 
 [auth]
@@ -472,6 +475,7 @@ path = "events.jsonl"
         extra = opts.extra,
         admin = opts.admin,
         registry = opts.registry,
+        registry_source = opts.registry_source,
     );
     let path = dir.join("slagboom.toml");
     std::fs::write(&path, text).unwrap();

@@ -9,59 +9,14 @@ use std::time::{Duration, UNIX_EPOCH};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::SendError;
 use crate::config::{Flavour, Secret};
 use crate::events::{ecs, Event};
+use crate::http_client as client;
+pub use crate::http_client::Url;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A parsed `http://` or `https://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
-    pub https: bool,
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
-
-impl Url {
-    pub fn parse(text: &str) -> Result<Url, String> {
-        let (https, rest) = if let Some(r) = text.strip_prefix("https://") {
-            (true, r)
-        } else if let Some(r) = text.strip_prefix("http://") {
-            (false, r)
-        } else {
-            return Err(format!("{text:?} is not an http:// or https:// URL"));
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let (host, port) = match crate::host::Host::parse_authority(authority) {
-            Ok((h, p)) => (h.to_string(), p.unwrap_or(if https { 443 } else { 80 })),
-            Err(e) => return Err(format!("{text:?}: {e}")),
-        };
-        Ok(Url {
-            https,
-            host,
-            port,
-            path: path.to_owned(),
-        })
-    }
-
-    fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("{host}:{}", self.port)
-    }
-}
 
 /// An HTTP sink's transport.
 #[derive(Debug)]
@@ -208,10 +163,14 @@ impl Http {
             .map_err(|e| SendError::Retry(format!("request: {e}")))?;
         let mut sender = match self.conn.take() {
             Some(s) => s,
-            None => self.connect().await.map_err(SendError::Retry)?,
+            None => client::connect(&self.url, self.tls.as_ref())
+                .await
+                .map_err(SendError::Retry)?,
         };
         if sender.ready().await.is_err() {
-            sender = self.connect().await.map_err(SendError::Retry)?;
+            sender = client::connect(&self.url, self.tls.as_ref())
+                .await
+                .map_err(SendError::Retry)?;
         }
         let exchange = async {
             let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
@@ -232,39 +191,6 @@ impl Http {
             _ => Ok(Reply::Refused(status)),
         }
     }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let authority = self.url.authority();
-        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((self.url.host.as_str(), self.url.port)))
-            .await
-            .map_err(|_| format!("{authority}: connect timed out"))?
-            .map_err(|e| format!("{authority}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        match (&self.tls, self.url.https) {
-            (Some(cfg), true) => {
-                let name = rustls::pki_types::ServerName::try_from(self.url.host.clone()).map_err(|e| e.to_string())?;
-                let tls = TlsConnector::from(cfg.clone())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("{authority}: TLS: {e}"))?;
-                handshake(TokioIo::new(tls)).await
-            }
-            _ => handshake(TokioIo::new(tcp)).await,
-        }
-    }
-}
-
-async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
 }
 
 enum Reply {
