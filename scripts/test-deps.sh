@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite exercises for real, when they are missing:
 # rsyslog and its TLS driver (rsyslog-gnutls), the PAC engine libpacparser
-# (python3-pacparser), the Prometheus text parser (python3-prometheus-client) and
-# docker-compose (to validate docker-compose.yml). The tests run their own private
+# (python3-pacparser), the Prometheus text parser (python3-prometheus-client),
+# docker-compose (to validate docker-compose.yml) and Chromium (driven headless through
+# the PAC file). The tests run their own private
 # rsyslogd; the system syslog is never configured or started.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ compgen -G "/usr/lib/*/rsyslog/lmnsd_gtls.so" >/dev/null || need+=(rsyslog-gnutl
 /usr/bin/python3 -c 'import pacparser' 2>/dev/null || need+=(python3-pacparser)
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -8,6 +8,7 @@
 mod support;
 
 mod admin;
+mod browser;
 mod deploy;
 mod limits;
 mod registry_url;
