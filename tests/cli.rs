@@ -334,3 +334,40 @@ async fn a_second_sigterm_exits_at_once() {
     let code = tokio::task::block_in_place(|| run.wait_exit(Duration::from_secs(5)));
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnels_still_open_after_the_grace_are_closed_and_logged() {
+    let pki = Pki::new(&["origin.test"]);
+    let origin = TlsOrigin::start(&pki).await;
+    let mut run = Running::start(Opts {
+        connect_ports: vec![origin.addr.port()],
+        limits: "shutdown_grace = \"500ms\"".into(),
+        ..Opts::default()
+    });
+    let (s, _) = connect_tunnel(
+        run.addr,
+        &format!("origin.test:{}", origin.addr.port()),
+        Some(("fed-cov", "tok-cov")),
+    )
+    .await;
+    let mut tls = tls_over(s, &pki, "origin.test").await.unwrap();
+    let started = Instant::now();
+    run.signal("-TERM");
+    let code = tokio::task::block_in_place(|| run.wait_exit(DEADLINE));
+    assert_eq!(code, Some(0));
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "waited for the grace period"
+    );
+    // The client sees its tunnel closed, and the tunnel's event was written.
+    let mut buf = [0u8; 16];
+    let closed = tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await;
+    assert!(matches!(closed, Ok(0) | Err(_)));
+    let events = run.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["tls"]["client"]["server_name"] == "origin.test" && e["event"]["action"] == "allowed"),
+        "{events:#?}"
+    );
+}
