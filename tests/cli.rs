@@ -223,20 +223,10 @@ fn run_exits_2_when_it_cannot_listen() {
     assert_eq!(o.status.code(), Some(1));
 }
 
-async fn status_for(addr: std::net::SocketAddr, device: &str, token: &str) -> u16 {
-    let req = format!(
-        "CONNECT www.tiktok.com:443 HTTP/1.1\r\nHost: www.tiktok.com:443\r\nProxy-Authorization: {}\r\n\r\n",
-        basic(device, token)
-    );
-    let mut s = connect(addr).await;
-    s.write_all(req.as_bytes()).await.unwrap();
-    read_response(&mut s, true).await.status
-}
-
 #[tokio::test]
 async fn sighup_reloads_and_keeps_the_old_state_on_invalid_input() {
     let run = Running::start(Opts::default());
-    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 200);
+    assert_eq!(tiktok_status(run.addr, "fed-priv", "tok-priv").await, 200);
     let csv = run.dir.path().join("devices.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     // The private device becomes covered.
@@ -247,7 +237,7 @@ async fn sighup_reloads_and_keeps_the_old_state_on_invalid_input() {
     std::fs::write(&csv, &covered).unwrap();
     run.signal("-HUP");
     let deadline = Instant::now() + DEADLINE;
-    while status_for(run.addr, "fed-priv", "tok-priv").await != 403 {
+    while tiktok_status(run.addr, "fed-priv", "tok-priv").await != 403 {
         assert!(Instant::now() < deadline, "reload not applied");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -262,7 +252,7 @@ async fn sighup_reloads_and_keeps_the_old_state_on_invalid_input() {
     .unwrap();
     run.signal("-HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 403);
+    assert_eq!(tiktok_status(run.addr, "fed-priv", "tok-priv").await, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

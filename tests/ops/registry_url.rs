@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 
 use crate::admin::admin;
 use crate::support::*;
@@ -84,16 +83,6 @@ impl Drop for Publisher {
     }
 }
 
-async fn status_for(addr: std::net::SocketAddr, device: &str, token: &str) -> u16 {
-    let req = format!(
-        "CONNECT www.tiktok.com:443 HTTP/1.1\r\nHost: www.tiktok.com:443\r\nProxy-Authorization: {}\r\n\r\n",
-        basic(device, token)
-    );
-    let mut s = connect(addr).await;
-    s.write_all(req.as_bytes()).await.unwrap();
-    read_response(&mut s, true).await.status
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_registry_is_polled_with_etags_and_never_truncated() {
     let pki = Pki::new(&["127.0.0.1"]);
@@ -107,7 +96,7 @@ async fn an_https_registry_is_polled_with_etags_and_never_truncated() {
         registry: format!("poll = \"200ms\"\nca_file = \"{}\"", ca.display()),
         ..Opts::default()
     });
-    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 200);
+    assert_eq!(tiktok_status(run.addr, "fed-priv", "tok-priv").await, 200);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
         publisher.not_modified.load(Ordering::SeqCst) >= 2,
@@ -120,7 +109,7 @@ async fn an_https_registry_is_polled_with_etags_and_never_truncated() {
     );
     *publisher.csv.lock().unwrap() = covered.clone();
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while status_for(run.addr, "fed-priv", "tok-priv").await != 403 {
+    while tiktok_status(run.addr, "fed-priv", "tok-priv").await != 403 {
         assert!(tokio::time::Instant::now() < deadline, "the new export was not applied");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -136,8 +125,8 @@ async fn an_https_registry_is_polled_with_etags_and_never_truncated() {
         assert!(tokio::time::Instant::now() < deadline, "{m}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 403);
-    assert_eq!(status_for(run.addr, "fed-ret", "tok-ret").await, 403);
+    assert_eq!(tiktok_status(run.addr, "fed-priv", "tok-priv").await, 403);
+    assert_eq!(tiktok_status(run.addr, "fed-ret", "tok-ret").await, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

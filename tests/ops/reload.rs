@@ -13,16 +13,6 @@ use crate::support::*;
 const PRIV_ROW: &str = "fed-priv,federal,Org of fed-priv,owner-fed-priv,none,none,none";
 const PRIV_COVERED: &str = "fed-priv,federal,Org of fed-priv,owner-fed-priv,full,none,none";
 
-async fn status_for(addr: std::net::SocketAddr, device: &str, token: &str) -> u16 {
-    let req = format!(
-        "CONNECT www.tiktok.com:443 HTTP/1.1\r\nHost: www.tiktok.com:443\r\nProxy-Authorization: {}\r\n\r\n",
-        basic(device, token)
-    );
-    let mut s = connect(addr).await;
-    s.write_all(req.as_bytes()).await.unwrap();
-    read_response(&mut s, true).await.status
-}
-
 fn with_token() -> Opts {
     Opts {
         admin: "reload_token_file = \"admin.token\"".into(),
@@ -64,7 +54,7 @@ async fn post_reload_needs_the_bearer_token() {
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(&csv, text.replace(PRIV_ROW, PRIV_COVERED)).unwrap();
     assert_eq!(
-        status_for(run.addr, "fed-priv", "tok-priv").await,
+        tiktok_status(run.addr, "fed-priv", "tok-priv").await,
         200,
         "not yet reloaded"
     );
@@ -79,7 +69,7 @@ async fn post_reload_needs_the_bearer_token() {
     let v: Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(v["reloaded"], true);
     assert_eq!(v["devices"], 10);
-    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 403);
+    assert_eq!(tiktok_status(run.addr, "fed-priv", "tok-priv").await, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +96,11 @@ async fn invalid_or_truncated_input_keeps_the_old_state() {
         err.ends_with("devices.csv:4: purchase \"nope\" must be none, partial or full"),
         "{err}"
     );
-    assert_eq!(status_for(run.addr, "fed-cov", "tok-cov").await, 403, "still enforcing");
+    assert_eq!(
+        tiktok_status(run.addr, "fed-cov", "tok-cov").await,
+        403,
+        "still enforcing"
+    );
 
     // A registry export cut short: 3 of 10 devices left.
     let truncated: String = good.lines().take(4).map(|l| format!("{l}\n")).collect();
@@ -115,7 +109,7 @@ async fn invalid_or_truncated_input_keeps_the_old_state() {
     assert_eq!(resp.status, 422);
     assert!(resp.text().contains("likely truncated export"), "{}", resp.text());
     // fed-ret is not in the truncated file; the old registry (with it retired) stands.
-    assert_eq!(status_for(run.addr, "fed-ret", "tok-ret").await, 403);
+    assert_eq!(tiktok_status(run.addr, "fed-ret", "tok-ret").await, 403);
 
     // A bad configuration line.
     let cfg = run.dir.path().join("slagboom.toml");
@@ -136,11 +130,11 @@ async fn the_file_watch_applies_changes_without_a_signal() {
     });
     let csv = run.dir.path().join("devices.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert_eq!(status_for(run.addr, "fed-priv", "tok-priv").await, 200);
+    assert_eq!(tiktok_status(run.addr, "fed-priv", "tok-priv").await, 200);
     tokio::time::sleep(Duration::from_millis(50)).await;
     std::fs::write(&csv, text.replace(PRIV_ROW, PRIV_COVERED)).unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while status_for(run.addr, "fed-priv", "tok-priv").await != 403 {
+    while tiktok_status(run.addr, "fed-priv", "tok-priv").await != 403 {
         assert!(tokio::time::Instant::now() < deadline, "the change was not picked up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -571,6 +571,18 @@ impl Drop for Proxy {
     }
 }
 
+/// The status of `CONNECT www.tiktok.com:443` for a device: 403 when TikTok is
+/// blocked for it, 200 when allowed.
+pub async fn tiktok_status(addr: SocketAddr, device: &str, token: &str) -> u16 {
+    let req = format!(
+        "CONNECT www.tiktok.com:443 HTTP/1.1\r\nHost: www.tiktok.com:443\r\nProxy-Authorization: {}\r\n\r\n",
+        basic(device, token)
+    );
+    let mut s = connect(addr).await;
+    s.write_all(req.as_bytes()).await.unwrap();
+    read_response(&mut s, true).await.status
+}
+
 pub fn basic(device: &str, token: &str) -> String {
     use base64::Engine;
     format!(
