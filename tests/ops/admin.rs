@@ -179,7 +179,8 @@ async fn metrics_parse_and_move_after_a_block() {
         if blocked == Some(1.0) && delivered >= Some(2.0) {
             assert_eq!(sample(&after, "slagboom_auth_failures_total{method=token}"), Some(1.0));
             let conns = |m: &[String]| sample(m, "slagboom_connections_total{listener=explicit}").unwrap_or(0.0);
-            assert_eq!(conns(&after) - conns(&before), 2.0);
+            // At least our two (the start-up probe may be counted late).
+            assert!(conns(&after) - conns(&before) >= 2.0);
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{after:#?}");
