@@ -40,6 +40,7 @@ pub struct Shared {
     pub events: EventLog,
     pub metrics: Arc<Metrics>,
     pub limiter: AuthLimiter,
+    pub dns: upstream::DnsCache,
     /// Every address this process listens on (refused as destinations).
     pub listeners: Vec<SocketAddr>,
     pub phase: watch::Receiver<Phase>,
@@ -79,6 +80,7 @@ impl Server {
                 events,
                 metrics,
                 limiter,
+                dns: upstream::DnsCache::default(),
                 listeners,
                 phase,
             }),

@@ -130,10 +130,14 @@ impl Runner {
             }
             if batch.records.is_empty() {
                 if stopping && unconfirmed.is_none() {
+                    self.reader.save();
                     return;
                 }
                 if stopping {
                     tokio::time::sleep(CONFIRM_AFTER).await;
+                } else if unconfirmed.is_none() {
+                    // Idle: make the cursor file current.
+                    self.reader.save();
                 }
                 continue;
             }
@@ -180,6 +184,7 @@ impl Runner {
                     self.reader.seek(acked);
                     unconfirmed = None;
                     if stopping {
+                        self.reader.save();
                         return;
                     }
                     tokio::select! {

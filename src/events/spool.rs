@@ -25,6 +25,8 @@ use crate::config::OnSpoolFull;
 /// Largest segment: the writer starts a new file past this size (or past an eighth of
 /// `spool_max_bytes`, so that dropping the oldest segment always frees room).
 pub const SEGMENT_BYTES: u64 = 16 << 20;
+/// How often a reader's cursor file is rewritten while it delivers.
+const CURSOR_SAVE: Duration = Duration::from_millis(200);
 /// Largest record accepted (an event is a few hundred bytes).
 const MAX_RECORD: u32 = 1 << 20;
 const HEADER: usize = 8;
@@ -231,14 +233,19 @@ impl Spool {
         }
     }
 
-    /// Flushes written records to stable storage (run every `fsync_interval`).
+    /// Flushes written records to stable storage (run every `fsync_interval`). The
+    /// append lock is held only to take a handle, never during the fsync itself.
     pub fn sync(&self) {
-        let mut a = lock(&self.active);
-        if a.dirty {
-            if let Err(e) = a.file.sync_data() {
-                tracing::error!(error = %e, "spool fsync failed");
+        let handle = {
+            let mut a = lock(&self.active);
+            if !a.dirty {
+                return;
             }
             a.dirty = false;
+            a.file.try_clone()
+        };
+        if let Err(e) = handle.and_then(|f| f.sync_data()) {
+            tracing::error!(error = %e, "spool fsync failed");
         }
     }
 
@@ -272,6 +279,8 @@ impl Spool {
             spool: self.clone(),
             name: name.to_owned(),
             pos,
+            saved: std::time::Instant::now(),
+            saved_pos: pos,
             open: None,
         }
     }
@@ -282,10 +291,12 @@ impl Spool {
 
     /// Records that `name` delivered everything before `pos`, and deletes segments no
     /// reader needs any more.
-    fn ack(&self, name: &str, pos: Position) -> io::Result<()> {
-        let tmp = self.dir.join(format!("{name}.cursor.tmp"));
-        fs::write(&tmp, format!("{} {}\n", pos.segment, pos.offset))?;
-        fs::rename(&tmp, self.cursor_path(name))?;
+    fn ack(&self, name: &str, pos: Position, persist: bool) -> io::Result<()> {
+        if persist {
+            let tmp = self.dir.join(format!("{name}.cursor.tmp"));
+            fs::write(&tmp, format!("{} {}\n", pos.segment, pos.offset))?;
+            fs::rename(&tmp, self.cursor_path(name))?;
+        }
         let mut segs = lock(&self.segments);
         segs.cursors.insert(name.to_owned(), pos);
         let min = segs.cursors.values().map(|p| p.segment).min().unwrap_or(0);
@@ -331,6 +342,9 @@ pub struct Reader {
     spool: Arc<Spool>,
     name: String,
     pos: Position,
+    /// When and where the cursor file was last written.
+    saved: std::time::Instant,
+    saved_pos: Position,
     /// The segment file being read, kept open between records.
     open: Option<(u64, File)>,
 }
@@ -413,10 +427,29 @@ impl Reader {
         batch.end = pos;
     }
 
-    /// Marks everything before `end` delivered (persisted, so a restart resumes there).
+    /// Marks everything before `end` delivered. The cursor file is written at most
+    /// every [`CURSOR_SAVE`] (and by [`Reader::save`]): a crash in between means a few
+    /// duplicates, never a loss.
     pub fn ack(&mut self, end: Position) {
         self.pos = end;
-        if let Err(e) = self.spool.ack(&self.name, end) {
+        let persist = self.saved.elapsed() >= CURSOR_SAVE;
+        if persist {
+            self.saved = std::time::Instant::now();
+            self.saved_pos = end;
+        }
+        if let Err(e) = self.spool.ack(&self.name, end, persist) {
+            tracing::error!(sink = %self.name, error = %e, "cannot save spool cursor");
+        }
+    }
+
+    /// Writes the cursor file now if it is behind (when idle, and at shutdown).
+    pub fn save(&mut self) {
+        if self.saved_pos == self.pos {
+            return;
+        }
+        self.saved = std::time::Instant::now();
+        self.saved_pos = self.pos;
+        if let Err(e) = self.spool.ack(&self.name, self.pos, true) {
             tracing::error!(sink = %self.name, error = %e, "cannot save spool cursor");
         }
     }

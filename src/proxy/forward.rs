@@ -87,6 +87,7 @@ pub(super) async fn run(
         None => match upstream::connect(
             &ctx.snap,
             &ctx.shared.listeners,
+            &ctx.shared.dns,
             &subject,
             &target.host,
             target.port,

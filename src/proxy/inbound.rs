@@ -39,10 +39,11 @@ impl Inbound {
         }
     }
 
-    /// Takes everything buffered.
+    /// Takes everything buffered, and the buffer's memory with it.
     pub fn take_all(&mut self) -> Vec<u8> {
-        let out = self.data().to_vec();
-        self.consume(out.len());
+        let mut out = std::mem::take(&mut self.buf);
+        out.drain(..self.start);
+        self.start = 0;
         out
     }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -20,8 +20,8 @@ use crate::registry::Coverage;
 use crate::tls::client_hello::{self, Alert, Parsed};
 
 const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
-/// Relay buffer per direction.
-const RELAY_BUF: usize = 16 * 1024;
+/// Relay buffer per direction, allocated only while data flows.
+const RELAY_BUF: usize = 64 * 1024;
 
 /// What the first bytes after the 200 said.
 enum Hello {
@@ -122,6 +122,7 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     let conn = upstream::connect(
         &ctx.snap,
         &ctx.shared.listeners,
+        &ctx.shared.dns,
         &subject,
         &target.host,
         target.port,
@@ -171,7 +172,7 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     }
     let idle = ctx.snap.config.proxy.limits.idle_timeout;
     ctx.shared.metrics.active_tunnels.inc();
-    let (up, down) = relay(&mut io.client, &mut upstream, idle, ctx.shared.phase.clone()).await;
+    let (up, down) = relay(&io.client, &upstream, idle, ctx.shared.phase.clone()).await;
     ctx.shared.metrics.active_tunnels.dec();
     event.duration = Some(started.elapsed());
     event.source_bytes = Some(replayed + up);
@@ -225,8 +226,8 @@ async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, Reason> {
 /// Copies both ways until both sides are done, the tunnel is idle for `idle`, or the
 /// proxy is closing. Returns (client→upstream, upstream→client) bytes.
 async fn relay(
-    client: &mut TcpStream,
-    upstream: &mut TcpStream,
+    client: &TcpStream,
+    upstream: &TcpStream,
     idle: Duration,
     mut phase: watch::Receiver<Phase>,
 ) -> (u64, u64) {
@@ -234,13 +235,11 @@ async fn relay(
     let last = AtomicU64::new(0);
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
-    let (mut cr, mut cw) = client.split();
-    let (mut ur, mut uw) = upstream.split();
     let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
     let copy = async {
         tokio::join!(
-            pump(&mut cr, &mut uw, &up, &touch),
-            pump(&mut ur, &mut cw, &down, &touch),
+            pump(client, upstream, &up, &touch),
+            pump(upstream, client, &down, &touch)
         )
     };
     let watchdog = async {
@@ -261,23 +260,41 @@ async fn relay(
     (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
 }
 
-/// One direction: read, write, count; at end of stream, half-close the writer.
-async fn pump<R, W>(r: &mut R, w: &mut W, count: &AtomicU64, touch: &impl Fn())
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; RELAY_BUF];
+/// One direction: wait until readable, read, write, count; at end of stream, half-close
+/// the writer. The buffer exists only while data flows: an idle tunnel holds none.
+async fn pump(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &impl Fn()) {
+    let mut buf: Vec<u8> = Vec::new();
     loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if w.write_all(&buf[..n]).await.is_err() {
+        if src.readable().await.is_err() {
             break;
         }
-        count.fetch_add(n as u64, Ordering::Relaxed);
-        touch();
+        if buf.is_empty() {
+            buf = vec![0u8; RELAY_BUF];
+        }
+        match src.try_read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if write_all(dst, &buf[..n]).await.is_err() {
+                    break;
+                }
+                count.fetch_add(n as u64, Ordering::Relaxed);
+                touch();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buf = Vec::new(),
+            Err(_) => break,
+        }
     }
-    let _ = w.shutdown().await;
+    let _ = socket2::SockRef::from(dst).shutdown(std::net::Shutdown::Write);
+}
+
+async fn write_all(dst: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        dst.writable().await?;
+        match dst.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

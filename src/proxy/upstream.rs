@@ -1,9 +1,10 @@
 //! Reaching the destination: address rules, DNS (only now, after the name was allowed),
 //! `dns_overrides`, ruleset CIDRs on resolved addresses, and the connect itself.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use time::OffsetDateTime;
@@ -29,10 +30,44 @@ pub enum UpstreamError {
     Timeout,
 }
 
+/// How long a resolved name is reused. The system resolver reports no TTL; 30 s keeps
+/// load off it (one lookup per name, not per connection) while following DNS changes.
+pub const DNS_TTL: Duration = Duration::from_secs(30);
+/// Most names cached at once.
+const DNS_ENTRIES: usize = 10_000;
+
+/// Recently resolved names (positive answers only).
+#[derive(Debug, Default)]
+pub struct DnsCache {
+    entries: Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>,
+}
+
+impl DnsCache {
+    fn get(&self, name: &str) -> Option<Vec<IpAddr>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(name) {
+            Some((at, ips)) if at.elapsed() < DNS_TTL => Some(ips.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, name: &str, ips: Vec<IpAddr>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= DNS_ENTRIES {
+            entries.retain(|_, (at, _)| at.elapsed() < DNS_TTL);
+            if entries.len() >= DNS_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(name.to_owned(), (Instant::now(), ips));
+    }
+}
+
 /// Resolves `host`, checks every address, and connects within `connect_timeout`.
 pub async fn connect(
     snap: &Snapshot,
     listeners: &[SocketAddr],
+    dns: &DnsCache,
     subject: &Subject<'_>,
     host: &Host,
     port: u16,
@@ -40,7 +75,7 @@ pub async fn connect(
 ) -> Result<(TcpStream, SocketAddr), UpstreamError> {
     let cfg = &snap.config.proxy;
     let timeout = cfg.limits.connect_timeout;
-    let addrs = resolve(cfg, host, port, timeout).await?;
+    let addrs = resolve(cfg, dns, host, port, timeout).await?;
     for addr in &addrs {
         if prohibited(cfg, listeners, *addr) {
             return Err(UpstreamError::Prohibited(addr.ip()));
@@ -75,6 +110,7 @@ pub async fn connect(
 
 async fn resolve(
     cfg: &ProxyConfig,
+    dns: &DnsCache,
     host: &Host,
     port: u16,
     timeout: Duration,
@@ -85,15 +121,24 @@ async fn resolve(
     if let Some(ip) = cfg.dns_overrides.get(host.as_str()) {
         return Ok(vec![SocketAddr::new(*ip, port)]);
     }
+    let with_port = |ips: Vec<IpAddr>| ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect::<Vec<_>>();
+    if let Some(ips) = dns.get(host.as_str()) {
+        return Ok(with_port(ips));
+    }
     let lookup = tokio::net::lookup_host((host.as_str(), port));
     match tokio::time::timeout(timeout, lookup).await {
         Ok(Ok(addrs)) => {
-            let list: Vec<SocketAddr> = addrs.collect();
-            if list.is_empty() {
-                Err(UpstreamError::Dns)
-            } else {
-                Ok(list)
+            let mut ips: Vec<IpAddr> = Vec::new();
+            for a in addrs {
+                if !ips.contains(&a.ip()) {
+                    ips.push(a.ip());
+                }
             }
+            if ips.is_empty() {
+                return Err(UpstreamError::Dns);
+            }
+            dns.put(host.as_str(), ips.clone());
+            Ok(with_port(ips))
         }
         Ok(Err(_)) | Err(_) => Err(UpstreamError::Dns),
     }
