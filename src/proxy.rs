@@ -5,6 +5,7 @@ mod flow;
 mod forward;
 mod head;
 mod inbound;
+mod relay;
 mod tunnel;
 pub mod upstream;
 

@@ -3,16 +3,12 @@
 //! any upstream connection, then the relay. After the 200 a refusal is a TLS alert.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 use super::flow::{Ctx, Io, Target, Who};
 use super::upstream::{self, UpstreamError};
-use super::Phase;
 use crate::events::{Action, Event, Reason};
 use crate::host::Host;
 use crate::policy;
@@ -20,8 +16,6 @@ use crate::registry::Coverage;
 use crate::tls::client_hello::{self, Alert, Parsed};
 
 const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
-/// Relay buffer per direction, allocated only while data flows.
-const RELAY_BUF: usize = 64 * 1024;
 
 /// What the first bytes after the 200 said.
 enum Hello {
@@ -172,7 +166,7 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     }
     let idle = ctx.snap.config.proxy.limits.idle_timeout;
     ctx.shared.metrics.active_tunnels.inc();
-    let (up, down) = relay(&io.client, &upstream, idle, ctx.shared.phase.clone()).await;
+    let (up, down) = super::relay::relay(&io.client, &upstream, idle, ctx.shared.phase.clone()).await;
     ctx.shared.metrics.active_tunnels.dec();
     event.duration = Some(started.elapsed());
     event.source_bytes = Some(replayed + up);
@@ -221,80 +215,4 @@ async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, Reason> {
             Ok(Ok(_)) => {}
         }
     }
-}
-
-/// Copies both ways until both sides are done, the tunnel is idle for `idle`, or the
-/// proxy is closing. Returns (client→upstream, upstream→client) bytes.
-async fn relay(
-    client: &TcpStream,
-    upstream: &TcpStream,
-    idle: Duration,
-    mut phase: watch::Receiver<Phase>,
-) -> (u64, u64) {
-    let start = tokio::time::Instant::now();
-    let last = AtomicU64::new(0);
-    let up = AtomicU64::new(0);
-    let down = AtomicU64::new(0);
-    let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-    let copy = async {
-        tokio::join!(
-            pump(client, upstream, &up, &touch),
-            pump(upstream, client, &down, &touch)
-        )
-    };
-    let watchdog = async {
-        loop {
-            let since = Duration::from_millis(last.load(Ordering::Relaxed));
-            let due = start + since + idle;
-            if tokio::time::Instant::now() >= due {
-                return;
-            }
-            tokio::time::sleep_until(due).await;
-        }
-    };
-    tokio::select! {
-        _ = copy => {}
-        _ = watchdog => {}
-        _ = super::until(&mut phase, |p| p == Phase::Closing) => {}
-    }
-    (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
-}
-
-/// One direction: wait until readable, read, write, count; at end of stream, half-close
-/// the writer. The buffer exists only while data flows: an idle tunnel holds none.
-async fn pump(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &impl Fn()) {
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
-        if src.readable().await.is_err() {
-            break;
-        }
-        if buf.is_empty() {
-            buf = vec![0u8; RELAY_BUF];
-        }
-        match src.try_read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if write_all(dst, &buf[..n]).await.is_err() {
-                    break;
-                }
-                count.fetch_add(n as u64, Ordering::Relaxed);
-                touch();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buf = Vec::new(),
-            Err(_) => break,
-        }
-    }
-    let _ = socket2::SockRef::from(dst).shutdown(std::net::Shutdown::Write);
-}
-
-async fn write_all(dst: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        dst.writable().await?;
-        match dst.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

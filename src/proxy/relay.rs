@@ -1,0 +1,218 @@
+//! The tunnel relay: both directions at once, each counting its bytes, until both are
+//! done, the tunnel has been idle for `idle_timeout`, or the proxy is closing.
+//!
+//! A direction starts by copying through a user-space buffer that exists only while
+//! data flows (an idle tunnel holds none). Once it has carried [`SPLICE_AFTER`] bytes
+//! it is a bulk transfer, and on Linux it switches to `splice(2)` through a kernel
+//! pipe: the bytes never enter user space.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::Phase;
+
+/// Copy buffer per direction while data flows.
+const COPY_BUF: usize = 32 * 1024;
+/// Bytes a direction carries before it moves to `splice(2)`.
+const SPLICE_AFTER: u64 = 1 << 20;
+/// Most bytes moved per `splice(2)` call (a default pipe holds 64 KiB).
+const SPLICE_CHUNK: usize = 64 * 1024;
+
+/// Relays until done; returns (client→upstream, upstream→client) bytes.
+pub(super) async fn relay(
+    client: &TcpStream,
+    upstream: &TcpStream,
+    idle: Duration,
+    mut phase: watch::Receiver<Phase>,
+) -> (u64, u64) {
+    let start = tokio::time::Instant::now();
+    let last = AtomicU64::new(0);
+    let up = AtomicU64::new(0);
+    let down = AtomicU64::new(0);
+    let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    let copy = async {
+        tokio::join!(
+            pump(client, upstream, &up, &touch),
+            pump(upstream, client, &down, &touch)
+        )
+    };
+    let watchdog = async {
+        loop {
+            let since = Duration::from_millis(last.load(Ordering::Relaxed));
+            let due = start + since + idle;
+            if tokio::time::Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+    };
+    tokio::select! {
+        _ = copy => {}
+        _ = watchdog => {}
+        _ = super::until(&mut phase, |p| p == Phase::Closing) => {}
+    }
+    (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
+}
+
+/// One direction: copy, then splice once it is a bulk transfer; at the end of the
+/// stream (or an error) half-close the writer.
+async fn pump(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &impl Fn()) {
+    if copy(src, dst, count, touch).await == Flow::Bulk {
+        if let Err(e) = splice(src, dst, count, touch).await {
+            tracing::debug!(error = %e, "splice relay ended");
+        }
+    }
+    let _ = socket2::SockRef::from(dst).shutdown(Shutdown::Write);
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Done,
+    Bulk,
+}
+
+async fn copy(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &impl Fn()) -> Flow {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut moved = 0u64;
+    loop {
+        if src.readable().await.is_err() {
+            return Flow::Done;
+        }
+        buf.clear();
+        buf.reserve(COPY_BUF);
+        match src.try_read_buf(&mut buf) {
+            Ok(0) => return Flow::Done,
+            Ok(n) => {
+                if write_all(dst, &buf).await.is_err() {
+                    return Flow::Done;
+                }
+                count.fetch_add(n as u64, Ordering::Relaxed);
+                touch();
+                moved += n as u64;
+                if moved >= SPLICE_AFTER && cfg!(target_os = "linux") {
+                    return Flow::Bulk;
+                }
+            }
+            // Nothing to read now: give the buffer back while the tunnel waits.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf = Vec::new(),
+            Err(_) => return Flow::Done,
+        }
+    }
+}
+
+async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        dst.writable().await?;
+        match dst.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Elsewhere than Linux a direction never becomes bulk (see `copy`).
+#[cfg(not(target_os = "linux"))]
+async fn splice(_: &TcpStream, _: &TcpStream, _: &AtomicU64, _: &impl Fn()) -> io::Result<()> {
+    Ok(())
+}
+
+/// Moves bytes socket → pipe → socket with `splice(2)` until the end of the stream.
+#[cfg(target_os = "linux")]
+async fn splice(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &impl Fn()) -> io::Result<()> {
+    use rustix::pipe::{PipeFlags, SpliceFlags};
+    use tokio::io::Interest;
+    let (pipe_out, pipe_in) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+    loop {
+        src.readable().await?;
+        let filled = src.try_io(Interest::READABLE, || {
+            rustix::pipe::splice(src, None, &pipe_in, None, SPLICE_CHUNK, flags).map_err(io::Error::from)
+        });
+        let mut in_pipe = match filled {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        while in_pipe > 0 {
+            dst.writable().await?;
+            let drained = dst.try_io(Interest::WRITABLE, || {
+                rustix::pipe::splice(&pipe_out, None, dst, None, in_pipe, flags).map_err(io::Error::from)
+            });
+            match drained {
+                Ok(n) => {
+                    in_pipe -= n;
+                    count.fetch_add(n as u64, Ordering::Relaxed);
+                    touch();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A connected pair of TCP streams on loopback.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (b, _) = l.accept().await.unwrap();
+        (a, b)
+    }
+
+    #[tokio::test]
+    async fn relays_small_and_bulk_transfers_both_ways_exactly() {
+        let (mut client, proxy_client) = pair().await;
+        let (proxy_upstream, mut server) = pair().await;
+        let (_tx, rx) = watch::channel(Phase::Running);
+        let relay =
+            tokio::spawn(async move { relay(&proxy_client, &proxy_upstream, Duration::from_secs(30), rx).await });
+        // Small request, bulk answer (switches to splice), then close both ways.
+        let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+        let expected = big.clone();
+        let srv = tokio::spawn(async move {
+            let mut req = [0u8; 5];
+            server.read_exact(&mut req).await.unwrap();
+            assert_eq!(&req, b"hello");
+            server.write_all(&big).await.unwrap();
+            server.shutdown().await.unwrap();
+            let mut rest = Vec::new();
+            server.read_to_end(&mut rest).await.unwrap();
+            rest
+        });
+        client.write_all(b"hello").await.unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "bytes differ");
+        client.write_all(b"bye").await.unwrap();
+        client.shutdown().await.unwrap();
+        assert_eq!(srv.await.unwrap(), b"bye");
+        let (up, down) = relay.await.unwrap();
+        assert_eq!((up, down), (8, 5_000_000));
+    }
+
+    #[tokio::test]
+    async fn idle_tunnels_are_closed() {
+        let (_client, proxy_client) = pair().await;
+        let (proxy_upstream, _server) = pair().await;
+        let (_tx, rx) = watch::channel(Phase::Running);
+        let t = tokio::time::Instant::now();
+        let (up, down) = relay(&proxy_client, &proxy_upstream, Duration::from_millis(100), rx).await;
+        assert_eq!((up, down), (0, 0));
+        assert!(t.elapsed() >= Duration::from_millis(100));
+    }
+}
