@@ -9,6 +9,7 @@ pub mod fields;
 pub mod format;
 mod pipeline;
 pub mod privacy;
+mod record;
 pub mod sink;
 pub mod spool;
 
@@ -16,16 +17,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
-
 pub use format::{cef, ecs, rfc5424};
 pub use pipeline::EventLog;
+pub use record::Record;
 
 use crate::registry::Coverage;
 
 /// `event.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Allowed,
     Blocked,
@@ -36,6 +35,20 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Allowed,
+        Action::Blocked,
+        Action::Advised,
+        Action::AuthFailed,
+        Action::Refused,
+        Action::Error,
+    ];
+
+    /// The action named `s` (as written in `event.action`).
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Allowed => "allowed",
@@ -66,8 +79,7 @@ impl Action {
 }
 
 /// `event.reason`: why traffic was refused or failed. Stable codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     Policy,
     DomainFronting,
@@ -93,6 +105,35 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 21] = [
+        Reason::Policy,
+        Reason::DomainFronting,
+        Reason::SniRequired,
+        Reason::DestinationProhibited,
+        Reason::PortNotAllowed,
+        Reason::DeviceRetired,
+        Reason::DeviceLost,
+        Reason::SpoolFull,
+        Reason::ConnectionLimit,
+        Reason::CredentialsMissing,
+        Reason::CredentialsInvalid,
+        Reason::RateLimited,
+        Reason::BadRequest,
+        Reason::HeaderTooLarge,
+        Reason::HeaderTimeout,
+        Reason::ClientHelloTimeout,
+        Reason::ClientHelloInvalid,
+        Reason::NotTls,
+        Reason::UpstreamDnsFailed,
+        Reason::UpstreamConnectFailed,
+        Reason::UpstreamTimeout,
+    ];
+
+    /// The reason named `s` (as written in `event.reason`).
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Policy => "policy",
@@ -136,7 +177,7 @@ impl Reason {
 }
 
 /// `labels.coverage`: a registry coverage, or `unknown` when no device was identified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoverageLabel {
     Known(Coverage),
     Unknown,
@@ -152,7 +193,7 @@ impl CoverageLabel {
 }
 
 /// The `rule.*` fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleRef {
     /// The matched entry (domain, exact host, pattern or CIDR).
     pub id: String,
@@ -165,16 +206,16 @@ pub struct RuleRef {
 }
 
 /// The device fields of an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRef {
     pub id: Arc<str>,
     pub organisation: Option<Arc<str>>,
     pub owner: Option<Arc<str>>,
 }
 
-/// One SIEM event. Optional fields are omitted from the output when `None`. This is
-/// also the spool's record (serde JSON), so every sink can encode it in its own format.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One SIEM event. Optional fields are omitted from the output when `None`. It is
+/// spooled as a [`Record`] (its ECS line, encoded once).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub id: String,
     pub timestamp: SystemTime,

@@ -36,8 +36,7 @@ pub enum Status {
 }
 
 /// How a policy sees a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Coverage {
     /// The authority pays part or all of its purchase, subscription or use.
     Covered,

@@ -6,28 +6,28 @@ pub mod cef;
 pub mod ecs;
 pub mod rfc5424;
 
-use super::Event;
+use super::Record;
 use crate::config::Format;
 
-/// Encodes one message (no trailing newline). `facility` is used by `rfc5424` (and by
-/// `cef` when carried in a syslog header).
-pub fn message(format: Format, event: &Event, facility: u8, out: &mut Vec<u8>) {
+/// Encodes one recorded event (no trailing newline). `facility` is used by `rfc5424`.
+/// ECS and RFC 5424 reuse the recorded ECS line; CEF decodes it (the only error).
+pub fn message(format: Format, rec: &Record, facility: u8, out: &mut Vec<u8>) -> Result<(), String> {
     match format {
-        Format::Ecs => {
-            ecs::encode(event, out);
-            if out.last() == Some(&b'\n') {
-                out.pop();
-            }
+        Format::Ecs => out.extend_from_slice(&rec.ecs),
+        Format::Cef => cef::encode(&rec.event()?, out),
+        Format::Rfc5424 => {
+            rfc5424::header(rec.action, rec.timestamp, &rec.observer, facility, out);
+            out.extend_from_slice(&rec.ecs);
         }
-        Format::Cef => cef::encode(event, out),
-        Format::Rfc5424 => rfc5424::encode(event, facility, Body::Ecs, out),
     }
+    Ok(())
 }
 
-/// Encodes one message followed by a newline (file and stdout sinks).
-pub fn line(format: Format, event: &Event, facility: u8, out: &mut Vec<u8>) {
-    message(format, event, facility, out);
+/// Encodes one recorded event followed by a newline (file and stdout sinks).
+pub fn line(format: Format, rec: &Record, facility: u8, out: &mut Vec<u8>) -> Result<(), String> {
+    message(format, rec, facility, out)?;
     out.push(b'\n');
+    Ok(())
 }
 
 /// What an RFC 5424 message carries as MSG.

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::sink::{self, file::Lines, http::Http, syslog::Syslog, Runner, Transport};
 use super::spool::{Position, Spool};
-use super::{privacy, Event};
+use super::{privacy, Event, Record};
 use crate::config::{LogConfig, PrivacyConfig, SinkConfig, SinkType};
 use crate::metrics::Metrics;
 
@@ -86,13 +86,7 @@ impl EventLog {
         let Some(event) = privacy::apply(privacy, event) else {
             return;
         };
-        let record = match serde_json::to_vec(&event) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(event.id = %event.id, error = %e, "cannot serialise event");
-                return;
-            }
-        };
+        let record = Record::from_event(&event).to_bytes();
         if let Err(e) = self.inner.spool.append(&record) {
             tracing::error!(event.id = %event.id, error = %e, "cannot write event to the spool");
             return;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::spool::{Position, Reader};
-use super::Event;
+use super::Record;
 use crate::metrics::Metrics;
 
 /// Why a batch was not delivered.
@@ -37,7 +37,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    async fn send(&mut self, events: &[Event]) -> Result<(), SendError> {
+    async fn send(&mut self, events: &[Record]) -> Result<(), SendError> {
         match self {
             Transport::File(t) => t.send(events),
             Transport::Syslog(t) => t.send(events).await,
@@ -141,16 +141,16 @@ impl Runner {
                 }
                 continue;
             }
-            let events: Vec<Event> = batch
+            let events: Vec<Record> = batch
                 .records
                 .iter()
-                .filter_map(|r| match serde_json::from_slice(r) {
-                    Ok(e) => Some(e),
-                    Err(err) => {
+                .filter_map(|r| {
+                    let rec = Record::from_bytes(r);
+                    if rec.is_none() {
                         self.metrics.spool_corrupt.inc();
-                        tracing::warn!(sink = %self.name, error = %err, "undecodable spool record skipped");
-                        None
+                        tracing::warn!(sink = %self.name, "undecodable spool record skipped");
                     }
+                    rec
                 })
                 .collect();
             let n = events.len() as u64;
@@ -210,13 +210,14 @@ impl Runner {
         let _ = self.delivered.send(end);
     }
 
-    fn dead_letter(&self, events: &[Event], bad: &[usize], why: &str) {
+    fn dead_letter(&self, events: &[Record], bad: &[usize], why: &str) {
         let label = self.metrics.sink(&self.name);
         let mut lines = Vec::new();
         for &i in bad {
-            if let Some(e) = events.get(i) {
-                tracing::error!(sink = %self.name, event.id = %e.id, error = %why, "event refused by the receiver: dead-lettered");
-                super::ecs::encode(e, &mut lines);
+            if let Some(r) = events.get(i) {
+                tracing::error!(sink = %self.name, error = %why, "event refused: dead-lettered");
+                lines.extend_from_slice(&r.ecs);
+                lines.push(b'\n');
                 self.metrics.dead_letters.get_or_create(&label).inc();
             }
         }

@@ -3,23 +3,30 @@
 //! Fields are written in a fixed order from the names in [`fields`]; dotted names become
 //! nested objects as ECS writes them. Unknown values are omitted, never null.
 
+use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::events::fields as f;
-use crate::events::Event;
+use crate::events::{Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
+use crate::registry::Coverage;
 
 /// Appends the event as one JSON line (with the trailing newline) to `out`.
 pub fn encode(event: &Event, out: &mut Vec<u8>) {
     let mut w = Nested::new(out);
-    let ts = humantime::format_rfc3339_millis(event.timestamp).to_string();
-    w.str(f::TIMESTAMP, &ts);
+    w.key(f::TIMESTAMP);
+    let _ = write!(w.out, "\"{}\"", humantime::format_rfc3339_millis(event.timestamp));
     w.str(f::ECS_VERSION, f::ECS_VERSION_VALUE);
     w.str(f::EVENT_ID, &event.id);
     w.str(f::EVENT_KIND, "event");
     w.raw(f::EVENT_CATEGORY, "[\"network\",\"web\"]");
-    let first = if event.http { "access" } else { "connection" };
-    let types = format!("[\"{first}\",\"{}\"]", event.action.event_type());
-    w.raw(f::EVENT_TYPE, &types);
+    w.key(f::EVENT_TYPE);
+    w.out.extend_from_slice(if event.http {
+        b"[\"access\",\""
+    } else {
+        b"[\"connection\",\""
+    });
+    w.out.extend_from_slice(event.action.event_type().as_bytes());
+    w.out.extend_from_slice(b"\"]");
     w.str(f::EVENT_ACTION, event.action.as_str());
     w.str(f::EVENT_OUTCOME, event.action.outcome());
     if let Some(r) = event.reason {
@@ -82,13 +89,18 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     w.finish();
 }
 
-/// Writes dotted keys as nested JSON objects. Keys sharing a prefix must be consecutive.
+/// Deepest nesting of an ECS field name (`tls.client.server_name`).
+const DEPTH: usize = 4;
+
+/// Writes dotted keys as nested JSON objects without allocating. Keys sharing a prefix
+/// must be consecutive.
 struct Nested<'a> {
     out: &'a mut Vec<u8>,
-    /// Open object path (segments of the last key, minus its leaf).
-    path: Vec<&'static str>,
-    /// Whether the innermost open object already has a member.
-    has_member: Vec<bool>,
+    /// Open object names (the parents of the last key).
+    path: [&'static str; DEPTH],
+    depth: usize,
+    /// Whether each open object (the root first) already has a member.
+    has_member: [bool; DEPTH + 1],
 }
 
 impl<'a> Nested<'a> {
@@ -96,30 +108,40 @@ impl<'a> Nested<'a> {
         out.push(b'{');
         Nested {
             out,
-            path: Vec::new(),
-            has_member: vec![false],
+            path: [""; DEPTH],
+            depth: 0,
+            has_member: [false; DEPTH + 1],
         }
     }
 
     fn key(&mut self, key: &'static str) {
-        let mut segments: Vec<&'static str> = if key.starts_with('@') {
-            vec![key]
-        } else {
-            key.split('.').collect()
+        let (parents, leaf) = match key.rfind('.') {
+            Some(i) if !key.starts_with('@') => (&key[..i], &key[i + 1..]),
+            _ => ("", key),
         };
-        let leaf = segments.pop().unwrap_or(key);
-        let common = self.path.iter().zip(&segments).take_while(|(a, b)| a == b).count();
-        while self.path.len() > common {
-            self.path.pop();
-            self.has_member.pop();
+        let mut common = 0;
+        for (i, seg) in parents.split('.').filter(|s| !s.is_empty()).enumerate() {
+            if i < self.depth && self.path[i] == seg {
+                common = i + 1;
+            } else {
+                break;
+            }
+        }
+        while self.depth > common {
+            self.depth -= 1;
             self.out.push(b'}');
         }
-        for seg in &segments[common..] {
+        for seg in parents.split('.').filter(|s| !s.is_empty()).skip(common) {
             self.comma();
             escape_str(self.out, seg);
             self.out.extend_from_slice(b":{");
-            self.path.push(seg);
-            self.has_member.push(false);
+            if self.depth < DEPTH {
+                self.path[self.depth] = seg;
+            }
+            self.depth += 1;
+            if let Some(m) = self.has_member.get_mut(self.depth) {
+                *m = false;
+            }
         }
         self.comma();
         escape_str(self.out, leaf);
@@ -127,7 +149,7 @@ impl<'a> Nested<'a> {
     }
 
     fn comma(&mut self) {
-        if let Some(has) = self.has_member.last_mut() {
+        if let Some(has) = self.has_member.get_mut(self.depth) {
             if *has {
                 self.out.push(b',');
             }
@@ -147,18 +169,16 @@ impl<'a> Nested<'a> {
 
     fn num(&mut self, key: &'static str, value: u64) {
         self.key(key);
-        self.out.extend_from_slice(value.to_string().as_bytes());
+        self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
     fn ip(&mut self, key: &'static str, ip: IpAddr) {
         self.key(key);
-        self.out.push(b'"');
-        self.out.extend_from_slice(ip.to_string().as_bytes());
-        self.out.push(b'"');
+        let _ = write!(self.out, "\"{ip}\"");
     }
 
     fn finish(self) {
-        for _ in &self.path {
+        for _ in 0..self.depth {
             self.out.push(b'}');
         }
         self.out.extend_from_slice(b"}\n");
@@ -170,6 +190,11 @@ pub fn escape_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -193,6 +218,74 @@ pub fn escape_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Reads an ECS object written by [`encode`] back into an [`Event`] (for formats that
+/// map individual fields, such as CEF). Errors say which field is missing or wrong.
+pub fn decode(json: &[u8]) -> Result<Event, String> {
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+    let at = |path: &str| -> &serde_json::Value {
+        let mut node = &v;
+        let segments: &mut dyn Iterator<Item = &str> = if path.starts_with('@') {
+            &mut std::iter::once(path)
+        } else {
+            &mut path.split('.')
+        };
+        for seg in segments {
+            node = &node[seg];
+        }
+        node
+    };
+    let text = |path: &str| at(path).as_str().map(str::to_owned);
+    let number = |path: &str| at(path).as_u64();
+    let need = |path: &str| text(path).ok_or_else(|| format!("{path} missing"));
+    let timestamp = humantime::parse_rfc3339(&need(f::TIMESTAMP)?).map_err(|e| format!("{}: {e}", f::TIMESTAMP))?;
+    let action = Action::parse(&need(f::EVENT_ACTION)?).ok_or("unknown event.action")?;
+    let ip = |path: &str| text(path).and_then(|t| t.parse().ok());
+    let source = std::net::SocketAddr::new(
+        ip(f::SOURCE_IP).ok_or("source.ip missing")?,
+        u16::try_from(number(f::SOURCE_PORT).ok_or("source.port missing")?).map_err(|_| "bad source.port")?,
+    );
+    let coverage = match need(f::LABELS_COVERAGE)?.as_str() {
+        "covered" => CoverageLabel::Known(Coverage::Covered),
+        "advisory" => CoverageLabel::Known(Coverage::Advisory),
+        "private" => CoverageLabel::Known(Coverage::Private),
+        _ => CoverageLabel::Unknown,
+    };
+    let device = text(f::DEVICE_ID).map(|id| DeviceRef {
+        id: id.into(),
+        organisation: text(f::ORGANIZATION_NAME).map(Into::into),
+        owner: text(f::USER_ID).map(Into::into),
+    });
+    let rule = text(f::RULE_ID).map(|id| RuleRef {
+        id,
+        name: text(f::RULE_NAME).unwrap_or_default(),
+        ruleset: text(f::RULE_RULESET).unwrap_or_default(),
+        reference: text(f::RULE_REFERENCE).unwrap_or_default(),
+    });
+    Ok(Event {
+        id: need(f::EVENT_ID)?,
+        timestamp,
+        observer: need(f::OBSERVER_NAME)?.into(),
+        action,
+        http: at(f::EVENT_TYPE)[0] == "access",
+        reason: text(f::EVENT_REASON).and_then(|r| Reason::parse(&r)),
+        source,
+        coverage,
+        destination_domain: text(f::DESTINATION_DOMAIN),
+        destination_ip: ip(f::DESTINATION_IP),
+        destination_port: number(f::DESTINATION_PORT).and_then(|p| u16::try_from(p).ok()),
+        server_name: text(f::TLS_SERVER_NAME),
+        method: text(f::HTTP_METHOD),
+        status_code: number(f::HTTP_STATUS).and_then(|s| u16::try_from(s).ok()),
+        url: text(f::URL_ORIGINAL),
+        device,
+        rule,
+        duration: number(f::EVENT_DURATION).map(std::time::Duration::from_nanos),
+        source_bytes: number(f::SOURCE_BYTES),
+        destination_bytes: number(f::DESTINATION_BYTES),
+        ech: text(f::LABELS_ECH).as_deref() == Some("true"),
+    })
 }
 
 #[cfg(test)]

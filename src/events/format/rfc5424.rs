@@ -7,6 +7,9 @@
 //! JSON object (or a CEF message). Framing (octet counting on TCP and TLS, one datagram
 //! on UDP) is the transport's job.
 
+use std::io::Write as _;
+use std::time::SystemTime;
+
 use super::Body;
 use crate::events::{Action, Event};
 
@@ -29,20 +32,25 @@ pub fn facility(name: &str) -> Option<u8> {
     NAMES.iter().position(|n| *n == name).and_then(|i| u8::try_from(i).ok())
 }
 
+/// Appends the header and the structured-data `-`, up to where MSG begins.
+pub fn header(action: Action, timestamp: SystemTime, observer: &str, facility: u8, out: &mut Vec<u8>) {
+    let pri = u16::from(facility.min(23)) * 8 + u16::from(severity(action));
+    out.push(b'<');
+    out.extend_from_slice(itoa::Buffer::new().format(pri).as_bytes());
+    out.extend_from_slice(b">1 ");
+    let _ = write!(out, "{}", humantime::format_rfc3339_millis(timestamp));
+    out.push(b' ');
+    header_field(out, observer, 255);
+    out.extend_from_slice(b" slagboom ");
+    out.extend_from_slice(itoa::Buffer::new().format(std::process::id()).as_bytes());
+    out.push(b' ');
+    header_field(out, action.as_str(), 32);
+    out.extend_from_slice(b" - ");
+}
+
 /// Appends one RFC 5424 message (no framing, no newline).
 pub fn encode(e: &Event, facility: u8, body: Body, out: &mut Vec<u8>) {
-    let pri = u16::from(facility.min(23)) * 8 + u16::from(severity(e.action));
-    out.push(b'<');
-    out.extend_from_slice(pri.to_string().as_bytes());
-    out.extend_from_slice(b">1 ");
-    out.extend_from_slice(humantime::format_rfc3339_millis(e.timestamp).to_string().as_bytes());
-    out.push(b' ');
-    header_field(out, &e.observer, 255);
-    out.extend_from_slice(b" slagboom ");
-    out.extend_from_slice(std::process::id().to_string().as_bytes());
-    out.push(b' ');
-    header_field(out, e.action.as_str(), 32);
-    out.extend_from_slice(b" - ");
+    header(e.action, e.timestamp, &e.observer, facility, out);
     match body {
         Body::Ecs => {
             super::ecs::encode(e, out);

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::SendError;
 use crate::config::Format;
 use crate::events::format;
-use crate::events::Event;
+use crate::events::Record;
 
 /// Writes one encoded line per event.
 #[derive(Debug)]
@@ -57,10 +57,15 @@ impl Lines {
         })
     }
 
-    pub fn send(&mut self, events: &[Event]) -> Result<(), SendError> {
+    pub fn send(&mut self, records: &[Record]) -> Result<(), SendError> {
         self.buf.clear();
-        for e in events {
-            format::line(self.format, e, self.facility, &mut self.buf);
+        let mut bad = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            let mark = self.buf.len();
+            if format::line(self.format, r, self.facility, &mut self.buf).is_err() {
+                self.buf.truncate(mark);
+                bad.push(i);
+            }
         }
         let result = match &mut self.target {
             Target::Stdout => {
@@ -86,7 +91,12 @@ impl Lines {
                 r
             }
         };
-        result.map_err(|e| SendError::Retry(e.to_string()))
+        result.map_err(|e| SendError::Retry(e.to_string()))?;
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(SendError::Poison(bad, "cannot encode".into()))
+        }
     }
 }
 

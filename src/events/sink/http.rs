@@ -4,7 +4,7 @@
 //! sending the batch one event at a time), which the runner dead-letters.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -12,7 +12,7 @@ use hyper::client::conn::http1::SendRequest;
 
 use super::SendError;
 use crate::config::{Flavour, Secret};
-use crate::events::{ecs, Event};
+use crate::events::{ecs, Record};
 use crate::http_client as client;
 pub use crate::http_client::Url;
 
@@ -59,31 +59,28 @@ impl Http {
         (self.batch_events, self.batch_bytes, self.batch_timeout)
     }
 
-    /// The request body for `events`.
-    pub fn body(&self, events: &[&Event]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(events.len() * 900);
-        for e in events {
+    /// The request body for `records`.
+    pub fn body(&self, records: &[&Record]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(records.iter().map(|r| r.ecs.len() + 160).sum());
+        for r in records {
             match self.flavour {
                 Flavour::SplunkHec => {
-                    let secs = e
-                        .timestamp
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0);
-                    out.extend_from_slice(format!("{{\"time\":{secs:.3},\"host\":").as_bytes());
-                    ecs::escape_str(&mut out, &e.observer);
+                    let ms = r.timestamp_ms();
+                    out.extend_from_slice(b"{\"time\":");
+                    out.extend_from_slice(itoa::Buffer::new().format(ms / 1000).as_bytes());
+                    out.extend_from_slice(format!(".{:03}", ms % 1000).as_bytes());
+                    out.extend_from_slice(b",\"host\":");
+                    ecs::escape_str(&mut out, &r.observer);
                     out.extend_from_slice(b",\"source\":\"slagboom\",\"sourcetype\":\"slagboom:ecs\",\"event\":");
-                    ecs::encode(e, &mut out);
-                    if out.last() == Some(&b'\n') {
-                        out.pop();
-                    }
+                    out.extend_from_slice(&r.ecs);
                     out.extend_from_slice(b"}\n");
                 }
                 Flavour::ElasticBulk => {
                     out.extend_from_slice(b"{\"create\":{\"_index\":");
                     ecs::escape_str(&mut out, &self.index);
                     out.extend_from_slice(b"}}\n");
-                    ecs::encode(e, &mut out);
+                    out.extend_from_slice(&r.ecs);
+                    out.push(b'\n');
                 }
             }
         }
@@ -97,8 +94,8 @@ impl Http {
         }
     }
 
-    pub async fn send(&mut self, events: &[Event]) -> Result<(), SendError> {
-        let all: Vec<&Event> = events.iter().collect();
+    pub async fn send(&mut self, events: &[Record]) -> Result<(), SendError> {
+        let all: Vec<&Record> = events.iter().collect();
         match self.post(&all).await? {
             Reply::Ok => Ok(()),
             Reply::Refused(status) if events.len() == 1 => Err(SendError::Poison(vec![0], format!("HTTP {status}"))),
@@ -126,7 +123,7 @@ impl Http {
                 }
             }
             Reply::Items(bad, retry) => {
-                let again: Vec<&Event> = retry.iter().filter_map(|&i| events.get(i)).collect();
+                let again: Vec<&Record> = retry.iter().filter_map(|&i| events.get(i)).collect();
                 match self.post(&again).await? {
                     Reply::Ok => {}
                     Reply::Items(_, r) if r.is_empty() => {}
@@ -141,7 +138,7 @@ impl Http {
         }
     }
 
-    async fn post(&mut self, events: &[&Event]) -> Result<Reply, SendError> {
+    async fn post(&mut self, events: &[&Record]) -> Result<Reply, SendError> {
         let body = self.body(events);
         let mut req = hyper::Request::post(self.path())
             .header("host", self.url.authority())

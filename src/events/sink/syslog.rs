@@ -12,8 +12,8 @@ use tokio_rustls::TlsConnector;
 
 use super::SendError;
 use crate::config::{Format, Transport as Kind};
-use crate::events::format::{self, rfc5424, Body};
-use crate::events::Event;
+use crate::events::format::{self, rfc5424};
+use crate::events::Record;
 
 /// Largest UDP message sent.
 pub const MAX_DATAGRAM: usize = 8192;
@@ -64,23 +64,27 @@ impl Syslog {
 
     /// The message for one event: RFC 5424 carrying ECS JSON (`rfc5424`) or CEF
     /// (`cef`), or the bare ECS object (`ecs`).
-    fn encode(&mut self, e: &Event) {
+    fn encode(&mut self, r: &Record) -> Result<(), String> {
         self.msg.clear();
-        match self.format {
-            Format::Rfc5424 => rfc5424::encode(e, self.facility, Body::Ecs, &mut self.msg),
-            Format::Cef => rfc5424::encode(e, self.facility, Body::Cef, &mut self.msg),
-            Format::Ecs => format::message(Format::Ecs, e, self.facility, &mut self.msg),
+        if self.format == Format::Cef {
+            rfc5424::header(r.action, r.timestamp, &r.observer, self.facility, &mut self.msg);
         }
+        format::message(self.format, r, self.facility, &mut self.msg)
     }
 
-    pub async fn send(&mut self, events: &[Event]) -> Result<(), SendError> {
+    pub async fn send(&mut self, records: &[Record]) -> Result<(), SendError> {
         if self.kind == Kind::Udp {
-            return self.send_udp(events).await;
+            return self.send_udp(records).await;
         }
         self.buf.clear();
-        for e in events {
-            self.encode(e);
-            self.buf.extend_from_slice(self.msg.len().to_string().as_bytes());
+        let mut bad = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            if self.encode(r).is_err() {
+                bad.push(i);
+                continue;
+            }
+            self.buf
+                .extend_from_slice(itoa::Buffer::new().format(self.msg.len()).as_bytes());
             self.buf.push(b' ');
             self.buf.extend_from_slice(&self.msg);
         }
@@ -98,7 +102,8 @@ impl Syslog {
             stream.flush().await
         };
         match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) if bad.is_empty() => Ok(()),
+            Ok(Ok(())) => Err(SendError::Poison(bad, "cannot encode".into())),
             Ok(Err(e)) => {
                 self.stream = None;
                 Err(SendError::Retry(format!("{}: {e}", self.address)))
@@ -110,7 +115,7 @@ impl Syslog {
         }
     }
 
-    async fn send_udp(&mut self, events: &[Event]) -> Result<(), SendError> {
+    async fn send_udp(&mut self, records: &[Record]) -> Result<(), SendError> {
         if self.udp.is_none() {
             let target = resolve(&self.address).await.map_err(SendError::Retry)?;
             let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
@@ -122,8 +127,10 @@ impl Syslog {
                 .map_err(|e| SendError::Retry(e.to_string()))?;
             self.udp = Some(sock);
         }
-        for e in events {
-            self.encode(e);
+        for r in records {
+            if self.encode(r).is_err() {
+                continue;
+            }
             let Some(sock) = &self.udp else { break };
             let datagram = rfc5424::truncate(&self.msg, MAX_DATAGRAM);
             if let Err(err) = sock.send(datagram).await {

@@ -138,3 +138,43 @@ fn hostile_strings_stay_one_valid_line() {
         "http://x.example/\"quoted\"\\back\nnew\rline\u{0}\u{1f}\u{7f}é🎉"
     );
 }
+
+#[test]
+fn decode_reads_back_every_field() {
+    let mut e = minimal(Action::Blocked);
+    e.http = true;
+    e.reason = Some(Reason::DomainFronting);
+    e.coverage = CoverageLabel::Known(Coverage::Advisory);
+    e.destination_domain = Some("cdn.example".into());
+    e.destination_ip = Some("2001:db8::1".parse().unwrap());
+    e.destination_port = Some(443);
+    e.server_name = Some("www.tiktok.com".into());
+    e.method = Some("GET".into());
+    e.status_code = Some(403);
+    e.url = Some("http://cdn.example/a?b=\"1\"".into());
+    e.device = Some(DeviceRef {
+        id: "fin-1".into(),
+        organisation: Some("FPS|Finance".into()),
+        owner: Some("staff-1".into()),
+    });
+    e.rule = Some(RuleRef {
+        id: "tiktok.com".into(),
+        name: "TikTok".into(),
+        ruleset: "tiktok".into(),
+        reference: "p".into(),
+    });
+    e.duration = Some(Duration::from_micros(1500));
+    e.source_bytes = Some(517);
+    e.destination_bytes = Some(0);
+    e.ech = true;
+    let mut out = Vec::new();
+    encode(&e, &mut out);
+    assert_eq!(decode(&out).unwrap(), e);
+    let mut bare = minimal(Action::Allowed);
+    bare.coverage = CoverageLabel::Unknown;
+    let mut out = Vec::new();
+    encode(&bare, &mut out);
+    assert_eq!(decode(&out).unwrap(), bare);
+    assert!(decode(b"{}").is_err());
+    assert!(decode(b"not json").is_err());
+}
