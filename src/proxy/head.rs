@@ -153,9 +153,9 @@ pub async fn read<R: AsyncRead + Unpin>(
 /// Parses a complete head from the front of `inbound`, if there is one.
 fn parse(inbound: &mut Inbound, max: usize) -> Result<Option<RequestHead>, HeadError> {
     let data = inbound.data();
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let n = match req.parse(data) {
+    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let n = match req.parse_with_uninit_headers(data, &mut slots) {
         Ok(httparse::Status::Complete(n)) if n > max => return Err(HeadError::Refuse(Reason::HeaderTooLarge)),
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if data.len() >= max => return Err(HeadError::Refuse(Reason::HeaderTooLarge)),
