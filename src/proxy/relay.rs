@@ -7,10 +7,11 @@
 //! pipe: the bytes never enter user space.
 
 use std::io;
-use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -25,8 +26,8 @@ const SPLICE_CHUNK: usize = 64 * 1024;
 
 /// Relays until done; returns (client→upstream, upstream→client) bytes.
 pub(super) async fn relay(
-    client: &TcpStream,
-    upstream: &TcpStream,
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
     idle: Duration,
     mut phase: watch::Receiver<Phase>,
 ) -> (u64, u64) {
@@ -35,12 +36,9 @@ pub(super) async fn relay(
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
     let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-    let copy = async {
-        tokio::join!(
-            pump(client, upstream, &up, &touch),
-            pump(upstream, client, &down, &touch)
-        )
-    };
+    let (cr, cw) = client.split();
+    let (ur, uw) = upstream.split();
+    let copy = async { tokio::join!(pump(cr, uw, &up, &touch), pump(ur, cw, &down, &touch)) };
     let watchdog = async {
         loop {
             let since = Duration::from_millis(last.load(Ordering::Relaxed));
@@ -61,13 +59,13 @@ pub(super) async fn relay(
 
 /// One direction: copy, then splice once it is a bulk transfer; at the end of the
 /// stream (or an error) half-close the writer.
-async fn pump(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &impl Fn()) {
-    if copy(src, dst, count, touch).await == Flow::Bulk {
-        if let Err(e) = splice(src, dst, count, touch).await {
+async fn pump(mut src: ReadHalf<'_>, mut dst: WriteHalf<'_>, count: &AtomicU64, touch: &impl Fn()) {
+    if copy(&mut src, &mut dst, count, touch).await == Flow::Bulk {
+        if let Err(e) = splice(src.as_ref(), dst.as_ref(), count, touch).await {
             tracing::debug!(error = %e, "splice relay ended");
         }
     }
-    let _ = socket2::SockRef::from(dst).shutdown(Shutdown::Write);
+    let _ = dst.shutdown().await;
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -76,45 +74,36 @@ enum Flow {
     Bulk,
 }
 
-async fn copy(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &impl Fn()) -> Flow {
+/// Copies through a buffer that is allocated when data arrives and given back after a
+/// short read (the socket is drained: the tunnel is likely waiting). Reads go through
+/// tokio's `AsyncRead`, which notes a short read as "not readable" and so spares the
+/// extra `recv` that would only say `EAGAIN`.
+async fn copy(src: &mut ReadHalf<'_>, dst: &mut WriteHalf<'_>, count: &AtomicU64, touch: &impl Fn()) -> Flow {
     let mut buf: Vec<u8> = Vec::new();
     let mut moved = 0u64;
     loop {
-        if src.readable().await.is_err() {
+        if src.as_ref().readable().await.is_err() {
             return Flow::Done;
         }
         buf.clear();
         buf.reserve(COPY_BUF);
-        match src.try_read_buf(&mut buf) {
-            Ok(0) => return Flow::Done,
-            Ok(n) => {
-                if write_all(dst, &buf).await.is_err() {
-                    return Flow::Done;
-                }
-                count.fetch_add(n as u64, Ordering::Relaxed);
-                touch();
-                moved += n as u64;
-                if moved >= SPLICE_AFTER && cfg!(target_os = "linux") {
-                    return Flow::Bulk;
-                }
-            }
-            // Nothing to read now: give the buffer back while the tunnel waits.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf = Vec::new(),
-            Err(_) => return Flow::Done,
+        let n = match src.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return Flow::Done,
+            Ok(n) => n,
+        };
+        if dst.write_all(&buf).await.is_err() {
+            return Flow::Done;
+        }
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        touch();
+        moved += n as u64;
+        if moved >= SPLICE_AFTER && cfg!(target_os = "linux") {
+            return Flow::Bulk;
+        }
+        if n < COPY_BUF {
+            buf = Vec::new();
         }
     }
-}
-
-async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        dst.writable().await?;
-        match dst.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Elsewhere than Linux a direction never becomes bulk (see `copy`).
@@ -162,7 +151,6 @@ async fn splice(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &imp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     /// A connected pair of TCP streams on loopback.
@@ -178,8 +166,8 @@ mod tests {
         let (mut client, proxy_client) = pair().await;
         let (proxy_upstream, mut server) = pair().await;
         let (_tx, rx) = watch::channel(Phase::Running);
-        let relay =
-            tokio::spawn(async move { relay(&proxy_client, &proxy_upstream, Duration::from_secs(30), rx).await });
+        let (mut pc, mut pu) = (proxy_client, proxy_upstream);
+        let relay = tokio::spawn(async move { relay(&mut pc, &mut pu, Duration::from_secs(30), rx).await });
         // Small request, bulk answer (switches to splice), then close both ways.
         let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
         let expected = big.clone();
@@ -207,11 +195,11 @@ mod tests {
 
     #[tokio::test]
     async fn idle_tunnels_are_closed() {
-        let (_client, proxy_client) = pair().await;
-        let (proxy_upstream, _server) = pair().await;
+        let (_client, mut proxy_client) = pair().await;
+        let (mut proxy_upstream, _server) = pair().await;
         let (_tx, rx) = watch::channel(Phase::Running);
         let t = tokio::time::Instant::now();
-        let (up, down) = relay(&proxy_client, &proxy_upstream, Duration::from_millis(100), rx).await;
+        let (up, down) = relay(&mut proxy_client, &mut proxy_upstream, Duration::from_millis(100), rx).await;
         assert_eq!((up, down), (0, 0));
         assert!(t.elapsed() >= Duration::from_millis(100));
     }

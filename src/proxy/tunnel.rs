@@ -166,7 +166,7 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     }
     let idle = ctx.snap.config.proxy.limits.idle_timeout;
     ctx.shared.metrics.active_tunnels.inc();
-    let (up, down) = super::relay::relay(&io.client, &upstream, idle, ctx.shared.phase.clone()).await;
+    let (up, down) = super::relay::relay(&mut io.client, &mut upstream, idle, ctx.shared.phase.clone()).await;
     ctx.shared.metrics.active_tunnels.dec();
     event.duration = Some(started.elapsed());
     event.source_bytes = Some(replayed + up);
