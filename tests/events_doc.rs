@@ -258,29 +258,7 @@ fn docs_events_lists_every_field_and_reason() {
     for f in fields {
         assert!(doc.contains(&format!("`{f}`")), "docs/events.md does not document {f}");
     }
-    let reasons = [
-        Reason::Policy,
-        Reason::DomainFronting,
-        Reason::SniRequired,
-        Reason::DestinationProhibited,
-        Reason::PortNotAllowed,
-        Reason::DeviceRetired,
-        Reason::DeviceLost,
-        Reason::SpoolFull,
-        Reason::ConnectionLimit,
-        Reason::CredentialsMissing,
-        Reason::CredentialsInvalid,
-        Reason::RateLimited,
-        Reason::BadRequest,
-        Reason::HeaderTooLarge,
-        Reason::HeaderTimeout,
-        Reason::ClientHelloTimeout,
-        Reason::ClientHelloInvalid,
-        Reason::NotTls,
-        Reason::UpstreamDnsFailed,
-        Reason::UpstreamConnectFailed,
-        Reason::UpstreamTimeout,
-    ];
+    let reasons = Reason::ALL;
     for r in reasons {
         assert!(
             doc.contains(&format!("`{}`", r.as_str())),
