@@ -21,8 +21,12 @@ use super::Phase;
 const COPY_BUF: usize = 32 * 1024;
 /// Bytes a direction carries before it moves to `splice(2)`.
 const SPLICE_AFTER: u64 = 1 << 20;
-/// Most bytes moved per `splice(2)` call (a default pipe holds 64 KiB).
-const SPLICE_CHUNK: usize = 64 * 1024;
+/// Pipe size asked for a bulk direction (the unprivileged maximum by default); a
+/// default pipe holds 64 KiB, which is used when the larger size is refused.
+#[cfg(target_os = "linux")]
+const PIPE_BYTES: usize = 1 << 20;
+#[cfg(target_os = "linux")]
+const DEFAULT_PIPE: usize = 64 * 1024;
 
 /// Relays until done; returns (client→upstream, upstream→client) bytes.
 pub(super) async fn relay(
@@ -118,11 +122,12 @@ async fn splice(src: &TcpStream, dst: &TcpStream, count: &AtomicU64, touch: &imp
     use rustix::pipe::{PipeFlags, SpliceFlags};
     use tokio::io::Interest;
     let (pipe_out, pipe_in) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let chunk = rustix::pipe::fcntl_setpipe_size(&pipe_in, PIPE_BYTES).unwrap_or(DEFAULT_PIPE);
     let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
     loop {
         src.readable().await?;
         let filled = src.try_io(Interest::READABLE, || {
-            rustix::pipe::splice(src, None, &pipe_in, None, SPLICE_CHUNK, flags).map_err(io::Error::from)
+            rustix::pipe::splice(src, None, &pipe_in, None, chunk, flags).map_err(io::Error::from)
         });
         let mut in_pipe = match filled {
             Ok(0) => return Ok(()),
