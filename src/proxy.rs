@@ -63,14 +63,12 @@ impl Server {
         events: EventLog,
         metrics: Arc<Metrics>,
         listen: Option<SocketAddr>,
-        extra_listeners: Vec<SocketAddr>,
         phase: watch::Receiver<Phase>,
     ) -> io::Result<Server> {
         let snap = state.load();
         let addr = listen.unwrap_or(snap.config.proxy.listen);
         let listener = bind_reuse(addr)?;
         let mut listeners = vec![listener.local_addr()?];
-        listeners.extend(extra_listeners);
         listeners.extend(snap.config.listeners());
         let max = snap.config.proxy.limits.max_connections;
         let limiter = AuthLimiter::new(snap.config.proxy.limits.auth_failures_per_minute);

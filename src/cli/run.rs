@@ -48,16 +48,9 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
     let admin_socket = crate::admin::bind(admin_listen)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {admin_listen} (admin): {e}")))?;
-    let server = Server::bind(
-        state.clone(),
-        events.clone(),
-        metrics.clone(),
-        None,
-        Vec::new(),
-        phase_rx.clone(),
-    )
-    .await
-    .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
+    let server = Server::bind(state.clone(), events.clone(), metrics.clone(), None, phase_rx.clone())
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
     let bound = server.local_addr().map_err(Failure::runtime)?;
     let signals = (
         signal(SignalKind::hangup()),

@@ -54,16 +54,19 @@ pub(super) struct Target {
 /// The identified client.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Who<'s> {
-    pub identity: Identity,
-    pub device: Option<&'s Device>,
+    pub subject: Subject<'s>,
 }
 
 impl<'s> Who<'s> {
     pub fn subject(&self) -> Subject<'s> {
-        match (self.device, self.identity) {
-            (Some(d), _) => Subject::Device(d),
-            (None, Identity::Unknown(mode)) => Subject::Unknown(mode),
-            (None, Identity::Device { .. }) => Subject::Unknown(crate::config::UnknownDevice::Covered),
+        self.subject
+    }
+
+    /// The registry device, when one was identified.
+    pub fn device(&self) -> Option<&'s Device> {
+        match self.subject {
+            Subject::Device(d) => Some(d),
+            Subject::Unknown(_) => None,
         }
     }
 }
@@ -179,7 +182,7 @@ impl Ctx {
             e.destination_port = Some(t.port);
         }
         if let Some(w) = who {
-            if let Some(d) = w.device {
+            if let Some(d) = w.device() {
                 e.device = Some(device_ref(d));
                 e.coverage = CoverageLabel::Known(d.coverage());
             }
@@ -272,12 +275,15 @@ impl Ctx {
             return Err(self.refuse(io, event, Reason::RateLimited, None).await);
         }
         let failure = match auth::identify(&self.snap, &creds) {
-            Ok(identity) => {
-                let device = match identity {
-                    Identity::Device { device, .. } => Some(self.snap.registry.device(device)),
-                    Identity::Unknown(_) => None,
-                };
-                return Ok(Who { identity, device });
+            Ok(Identity::Device { device, .. }) => {
+                return Ok(Who {
+                    subject: Subject::Device(self.snap.registry.device(device)),
+                })
+            }
+            Ok(Identity::Unknown(mode)) => {
+                return Ok(Who {
+                    subject: Subject::Unknown(mode),
+                })
             }
             Err(f) => f,
         };

@@ -506,7 +506,6 @@ impl Proxy {
             events.clone(),
             metrics.clone(),
             Some("127.0.0.1:0".parse().unwrap()),
-            Vec::new(),
             rx,
         )
         .await
