@@ -28,6 +28,9 @@ IDLE=5000
 BIG="${BIG_SIZE:-1G}"
 ONLY="tunnel,keepalive,bulk,blocked,plain,idle"
 PIN=1
+PROFILE=0
+BUILD=release
+TARGETS=(direct squid slagboom)
 OHA_VERSION=1.16.0
 
 usage() {
@@ -40,7 +43,10 @@ Options:
   --only LIST      scenarios, comma-separated: tunnel,keepalive,bulk,blocked,plain,idle
   -c N             concurrent clients (default $CONC)
   --idle N         tunnels held for the idle-memory scenario (default $IDLE)
+  --targets LIST   of direct,squid,slagboom (default all three)
+  --profile        record slagboom's runs with perf (Debian: linux-perf) and print the hottest symbols
   --no-pin         let everything float over all cores
+  --build debug    measure a debug build (only to check the script itself: \`make check\` does)
 Environment: RUN_DIR (default /tmp/slagboom-compare), BIG_SIZE (bulk body, default 1G), OHA (path to oha)
 EOF
 }
@@ -52,7 +58,10 @@ while [ $# -gt 0 ]; do
         --only) ONLY="$2"; shift 2 ;;
         -c) CONC="$2"; shift 2 ;;
         --idle) IDLE="$2"; shift 2 ;;
+        --targets) IFS=, read -r -a TARGETS <<< "$2"; shift 2 ;;
+        --profile) PROFILE=1; shift ;;
         --no-pin) PIN=0; shift ;;
+        --build) BUILD="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -68,7 +77,6 @@ SB_ADMIN=23130
 DEVICE=bench-laptop
 TOKEN=bench-token
 AUTH_HEADER="Proxy-Authorization: Basic $(printf '%s:%s' "$DEVICE" "$TOKEN" | base64 -w0)"
-TARGETS=(direct squid slagboom)
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -138,18 +146,24 @@ install_packages() {
     command -v taskset > /dev/null || missing+=(util-linux)
     command -v pgrep > /dev/null || missing+=(procps)
     [ ${#missing[@]} -gt 0 ] || return 0
-    [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo > /dev/null || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
+        sudo=sudo
+    fi
     log "installing ${missing[*]} (Debian)"
     # Keep the packages' own services from starting: this script runs its own instances.
     if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added_policy=1
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d > /dev/null
+        $sudo chmod +x /usr/sbin/policy-rc.d && added_policy=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get update -q > /dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" > /dev/null
-    [ "$added_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q > /dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" > /dev/null
+    [ "$added_policy" = 0 ] || $sudo rm -f /usr/sbin/policy-rc.d
 }
 
 find_oha() {
+    case ",$ONLY," in *,tunnel,*|*,keepalive,*|*,plain,*) ;; *) return 0 ;; esac
     OHA="${OHA:-$(command -v oha || true)}"
     if [ -z "$OHA" ]; then
         OHA="$ROOT/target/bench-tools/bin/oha"
@@ -333,14 +347,13 @@ type = "file"
 format = "ecs"
 path = "events.jsonl"
 EOF
-    "$ROOT/target/release/slagboom" check -c "$d/slagboom.toml" > /dev/null
+    "$BIN" check -c "$d/slagboom.toml" > /dev/null
     # shellcheck disable=SC2046
-    start slagboom $(proxy_pin) "$ROOT/target/release/slagboom" run -c "$d/slagboom.toml"
+    start slagboom $(proxy_pin) "$BIN" run -c "$d/slagboom.toml"
     wait_port "$SB_PORT" || die "slagboom did not start: $RUN/slagboom.out"
 }
 
 # ---------------------------------------------------------------- scenarios
-LOADGEN="$ROOT/target/release/examples/loadgen"
 
 # run_oha TARGET URL [oha options]: prints oha's JSON
 run_oha() {
@@ -381,6 +394,11 @@ measure() {
         return 0
     fi
     [ -z "$pid" ] || t0=$(cpu_ticks "$pid")
+    local perf=""
+    if [ "$PROFILE" = 1 ] && [ "$target" = slagboom ]; then
+        perf record -F 999 -g -p "$pid" -o "$RUN/perf-$scenario.data" > "$RUN/perf-$scenario.out" 2>&1 &
+        perf=$!
+    fi
     case "$scenario" in
         tunnel) out=$(run_oha "$target" "https://$ORIGIN:$TLS_PORT/small" --disable-keepalive) ;;
         keepalive) out=$(run_oha "$target" "https://$ORIGIN:$TLS_PORT/small") ;;
@@ -392,6 +410,13 @@ measure() {
         *) die "unknown scenario $scenario" ;;
     esac
     [ -z "$pid" ] || t1=$(cpu_ticks "$pid")
+    if [ -n "$perf" ]; then
+        kill -INT "$perf" 2>/dev/null || true
+        wait "$perf" || true
+        echo "== $scenario: slagboom's hottest symbols (perf, self time)" >> "$RUN/profile.txt"
+        { perf report -i "$RUN/perf-$scenario.data" --no-children -g none --sort dso,symbol --stdio 2> /dev/null \
+            | grep -v '^#' | grep '%' | head -30 || true; } >> "$RUN/profile.txt"
+    fi
     printf '{"scenario":"%s","target":"%s","round":%s,"cpu_ticks":%s,"clk_tck":%s,"tool":%s}\n' \
         "$scenario" "$target" "$round" "$((t1 - t0))" "$(getconf CLK_TCK)" "$(echo "$out" | tr -d '\n')" \
         >> "$RUN/results.jsonl"
@@ -426,19 +451,27 @@ summary_line() { python3 "$HERE/compare_table.py" --line "$1"; }
 # ---------------------------------------------------------------- main
 install_packages
 find_oha
-log "building slagboom and the load generator (release)"
-(cd "$ROOT" && cargo build --release --locked -q --bin slagboom --example loadgen)
+[ "$PROFILE" = 0 ] || command -v perf > /dev/null || die "--profile needs perf (Debian: linux-perf)"
+log "building slagboom and the load generator ($BUILD)"
+case "$BUILD" in
+    release) (cd "$ROOT" && cargo build --release --locked -q --bin slagboom --example loadgen) ;;
+    debug) (cd "$ROOT" && cargo build --locked -q --bin slagboom --example loadgen) ;;
+    *) die "--build is release or debug" ;;
+esac
+BIN="$ROOT/target/$BUILD/slagboom"
+LOADGEN="$ROOT/target/$BUILD/examples/loadgen"
 ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
 [ "$(ulimit -n)" -ge $((IDLE * 3 + 1000)) ] || log "note: ulimit -n is $(ulimit -n); $IDLE idle tunnels may run out of descriptors"
 
 rm -rf "$RUN" && mkdir -p "$RUN"
 make_certs
 start_origin
-start_squid
+[[ " ${TARGETS[*]} " != *" squid "* ]] || start_squid
 start_slagboom
 
 # Sanity: each proxy blocks TikTok and carries a request before anything is measured.
-for t in squid slagboom; do
+for t in "${TARGETS[@]}"; do
+    [ "$t" != direct ] || continue
     run_loadgen "$t" --mode blocked --target "$BLOCKED:443" -c 1 --duration 0.2 > "$RUN/sanity.json" \
         || die "$t did not refuse CONNECT $BLOCKED:443 with 403"
 done
@@ -454,5 +487,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 echo
+[ "$BUILD" = release ] || echo "(a $BUILD build: these figures only show that the script works)"
 python3 "$HERE/compare_table.py" --squid-version "$( (squid -v 2>/dev/null || /usr/sbin/squid -v) | head -1)" \
     --pin "$PIN" --duration "$DURATION" --rounds "$ROUNDS" "$RUN/results.jsonl"
+[ "$PROFILE" = 0 ] || { echo; cat "$RUN/profile.txt"; }

@@ -16,7 +16,7 @@ import sys
 SCENARIOS = [
     ("tunnel", "a. new tunnel: CONNECT + TLS + GET + close"),
     ("keepalive", "b. keep-alive GET inside tunnels"),
-    ("bulk", "c'. 1 GiB through a tunnel, cleartext"),
+    ("bulk", "c'. bulk GET through a tunnel, cleartext"),
     ("blocked", "d. blocked CONNECT -> 403, event written"),
     ("plain", "e. plain-HTTP proxied GET"),
     ("idle", "f. idle tunnels held"),

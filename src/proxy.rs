@@ -111,7 +111,10 @@ impl Server {
     async fn accepted(&self, accepted: io::Result<(TcpStream, SocketAddr)>) {
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
+                if !cfg!(target_os = "linux") {
+                    // Inherited from the listener on Linux (see `bind_reuse`).
+                    let _ = stream.set_nodelay(true);
+                }
                 self.shared
                     .metrics
                     .connections
@@ -164,6 +167,8 @@ fn bind_reuse(addr: SocketAddr) -> io::Result<TcpListener> {
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
+    // Linux hands TCP_NODELAY down to accepted sockets: one system call less per connection.
+    socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(4096)
 }

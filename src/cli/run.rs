@@ -20,7 +20,15 @@ use crate::state::{Snapshot, State};
 pub fn run(path: &Path) -> Result<(), Failure> {
     let snap = Snapshot::load(path).map_err(Failure::input)?;
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One core (a container limit, or taskset): the single-threaded scheduler does the
+    // same work without the hand-offs and atomics of work stealing.
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_core {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start runtime: {e}")))?;

@@ -62,11 +62,23 @@ impl Transport {
     fn batch(&self) -> (usize, usize, Duration) {
         match self {
             Transport::Http(h) => h.batch(),
-            // Line and syslog sinks send what is there at once.
+            // Line and syslog sinks send what is there (see `gather`).
             _ => (1000, 1 << 20, Duration::ZERO),
         }
     }
+
+    /// How long a line or syslog sink lets a batch gather after its first event. Under
+    /// load this turns one read, write and wake-up per event into one per batch; alone,
+    /// an event waits this long more.
+    fn gather(&self) -> Duration {
+        match self {
+            Transport::Http(_) => Duration::ZERO,
+            _ => GATHER,
+        }
+    }
 }
+
+const GATHER: Duration = Duration::from_millis(5);
 
 /// How long a stream write must stand before its batch counts as delivered.
 const CONFIRM_AFTER: Duration = Duration::from_millis(250);
@@ -94,6 +106,7 @@ impl Runner {
     pub async fn run(mut self) {
         let label = self.metrics.sink(&self.name);
         let (max_events, max_bytes, linger) = self.transport.batch();
+        let gather = self.transport.gather();
         let mut acked = self.reader.position();
         let mut unconfirmed: Option<(Position, Instant, u64)> = None;
         let mut backoff = BACKOFF_MIN;
@@ -127,6 +140,9 @@ impl Runner {
             if !stopping && !linger.is_zero() && !batch.records.is_empty() {
                 let deadline = tokio::time::Instant::now() + linger;
                 self.reader.linger(&mut batch, max_events, max_bytes, deadline).await;
+            }
+            if !stopping && !gather.is_zero() && !batch.records.is_empty() && batch.records.len() < max_events {
+                self.reader.gather(&mut batch, max_events, max_bytes, gather).await;
             }
             if batch.records.is_empty() {
                 if stopping && unconfirmed.is_none() {

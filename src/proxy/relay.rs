@@ -7,7 +7,7 @@
 //! pipe: the bytes never enter user space.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,7 +42,8 @@ pub(super) async fn relay(
     let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
     let (cr, cw) = client.split();
     let (ur, uw) = upstream.split();
-    let copy = async { tokio::join!(pump(cr, uw, &up, &touch), pump(ur, cw, &down, &touch)) };
+    let ended = AtomicBool::new(false);
+    let copy = async { tokio::join!(pump(cr, uw, &up, &touch, &ended), pump(ur, cw, &down, &touch, &ended)) };
     let watchdog = async {
         loop {
             let since = Duration::from_millis(last.load(Ordering::Relaxed));
@@ -62,14 +63,18 @@ pub(super) async fn relay(
 }
 
 /// One direction: copy, then splice once it is a bulk transfer; at the end of the
-/// stream (or an error) half-close the writer.
-async fn pump(mut src: ReadHalf<'_>, mut dst: WriteHalf<'_>, count: &AtomicU64, touch: &impl Fn()) {
+/// stream (or an error) half-close the writer. The direction that ends last leaves that
+/// to the `close` that follows at once (its writer's peer has sent everything, so
+/// closing sends a FIN all the same): one system call less per tunnel.
+async fn pump(mut src: ReadHalf<'_>, mut dst: WriteHalf<'_>, count: &AtomicU64, touch: &impl Fn(), ended: &AtomicBool) {
     if copy(&mut src, &mut dst, count, touch).await == Flow::Bulk {
         if let Err(e) = splice(src.as_ref(), dst.as_ref(), count, touch).await {
             tracing::debug!(error = %e, "splice relay ended");
         }
     }
-    let _ = dst.shutdown().await;
+    if !ended.swap(true, Ordering::Relaxed) {
+        let _ = dst.shutdown().await;
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
