@@ -424,10 +424,13 @@ measure() {
 }
 
 measure_idle() {
-    local target="$1" round="$2" pid before held after i lg port
+    local target="$1" round="$2" pid before held after i lg
+    # A fresh process: memory freed by earlier runs stays with the process (its high-water
+    # mark), and would hide what the tunnels cost.
+    stop "$target"
+    "start_$target"
     pid=$(proxy_pid "$target")
     before=$(rss_kib "$pid")
-    port=$SB_PORT; [ "$target" = squid ] && port=$SQUID_PORT
     run_loadgen "$target" --mode idle --target "$ORIGIN:$TLS_PORT" --cacert "$RUN/tls/ca.crt" \
         --count "$IDLE" -c 100 --hold 5 > "$RUN/idle.json" 2> "$RUN/idle.err" &
     lg=$!

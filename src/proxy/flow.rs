@@ -42,6 +42,29 @@ pub(super) struct Io {
     pub upstream: Option<Upstream>,
 }
 
+/// Sends a connection's last bytes and half-closes it. On Linux the bytes go with
+/// `MSG_MORE`, so the kernel holds them until the shutdown and sends them with the FIN in
+/// one segment: one packet less, and one wake-up less for the client.
+pub(super) async fn last_answer(client: &mut TcpStream, bytes: &[u8]) {
+    #[cfg(target_os = "linux")]
+    let sent = {
+        // The socket is non-blocking: a full send buffer (`EAGAIN`) or a short send
+        // leaves the rest to `write_all`, which waits for the socket as usual.
+        rustix::net::send(
+            &*client,
+            bytes,
+            rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
+        )
+        .unwrap_or(0)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let sent = 0;
+    if let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
+        let _ = client.write_all(rest).await;
+    }
+    let _ = client.shutdown().await;
+}
+
 /// Where a request goes.
 #[derive(Debug, Clone)]
 pub(super) struct Target {
@@ -242,9 +265,10 @@ impl Ctx {
         let response = respond::refusal(reason, &event.id, keep);
         event.status_code = event.http.then(|| respond::status(reason).0);
         self.record(event).await;
-        let _ = io.client.write_all(&response).await;
-        if !keep {
-            let _ = io.client.shutdown().await;
+        if keep {
+            let _ = io.client.write_all(&response).await;
+        } else {
+            last_answer(&mut io.client, &response).await;
         }
         keep
     }

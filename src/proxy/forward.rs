@@ -73,8 +73,7 @@ pub(super) async fn run(
         event.status_code = Some(403);
         let page = block_page(ctx, head, &event, target);
         ctx.record(event).await;
-        let _ = io.client.write_all(&page).await;
-        let _ = io.client.shutdown().await;
+        super::flow::last_answer(&mut io.client, &page).await;
         return false;
     }
 
