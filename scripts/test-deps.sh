@@ -3,7 +3,8 @@
 # rsyslog and its TLS driver (rsyslog-gnutls), the PAC engine libpacparser
 # (python3-pacparser), the Prometheus text parser (python3-prometheus-client),
 # docker-compose (to validate docker-compose.yml) and Chromium (driven headless through
-# the PAC file). The tests run their own private
+# the PAC file), and iproute2 and util-linux's unshare (a network namespace of the
+# tests' own, where a name must fail to resolve). The tests run their own private
 # rsyslogd; the system syslog is never configured or started.
 set -euo pipefail
 
@@ -14,6 +15,8 @@ compgen -G "/usr/lib/*/rsyslog/lmnsd_gtls.so" >/dev/null || need+=(rsyslog-gnutl
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v ip >/dev/null || need+=(iproute2)
+command -v unshare >/dev/null || need+=(util-linux)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
