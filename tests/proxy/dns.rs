@@ -2,8 +2,8 @@
 //! answers "no": rather than send a query beyond loopback, the test runs itself again in
 //! a network namespace of its own (`unshare --net --map-root-user`), where only loopback
 //! exists. There the system resolver (getaddrinfo, as in production) fails at once
-//! (its nameserver is unreachable), and the proxy, its origins and the client all live
-//! on the namespace's loopback.
+//! (its nameserver is unreachable), and the proxy and the client both live on the
+//! namespace's loopback.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -51,12 +51,7 @@ async fn inside_namespace() {
     let auth = Some(("fed-cov", "tok-cov"));
 
     // Plain HTTP: the lookup happens before any answer, so the client gets the 502.
-    let creds = format!("Proxy-Authorization: {}\r\n", basic("fed-cov", "tok-cov"));
-    let resp = raw(
-        proxy.addr,
-        &format!("GET http://nx.example/ HTTP/1.1\r\nHost: nx.example\r\n{creds}\r\n"),
-    )
-    .await;
+    let resp = raw(proxy.addr, &get("http://nx.example/", "nx.example", auth, "")).await;
     assert_eq!(resp.status, 502, "{resp:?}");
     assert!(
         resp.header("proxy-status").unwrap().contains("error=dns_error"),

@@ -7,13 +7,6 @@ use tokio::io::AsyncWriteExt;
 
 use crate::support::*;
 
-fn get(url: &str, host: &str, auth: Option<(&str, &str)>, extra: &str) -> String {
-    let creds = auth
-        .map(|(d, t)| format!("Proxy-Authorization: {}\r\n", basic(d, t)))
-        .unwrap_or_default();
-    format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n{creds}{extra}\r\n")
-}
-
 #[tokio::test]
 async fn forwards_in_origin_form_without_hop_by_hop_headers() {
     let origin = HttpOrigin::start().await;

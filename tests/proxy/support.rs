@@ -731,12 +731,22 @@ pub async fn raw(proxy: SocketAddr, request: &str) -> Response {
     read_response(&mut s, request.starts_with("CONNECT ")).await
 }
 
+/// The `Proxy-Authorization` header line for optional credentials.
+fn credentials(auth: Option<(&str, &str)>) -> String {
+    auth.map(|(d, t)| format!("Proxy-Authorization: {}\r\n", basic(d, t)))
+        .unwrap_or_default()
+}
+
+/// A proxied `GET url` request head with optional credentials and extra header lines.
+pub fn get(url: &str, host: &str, auth: Option<(&str, &str)>, extra: &str) -> String {
+    let creds = credentials(auth);
+    format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n{creds}{extra}\r\n")
+}
+
 /// `CONNECT target` with optional credentials; returns the stream and the response.
 pub async fn connect_tunnel(proxy: SocketAddr, target: &str, auth: Option<(&str, &str)>) -> (TcpStream, Response) {
     let mut s = connect(proxy).await;
-    let creds = auth
-        .map(|(d, t)| format!("Proxy-Authorization: {}\r\n", basic(d, t)))
-        .unwrap_or_default();
+    let creds = credentials(auth);
     let req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{creds}\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let resp = read_response(&mut s, true).await;
