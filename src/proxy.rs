@@ -1,6 +1,8 @@
 //! The proxy: the listener and its accept loop, shared per-process state, and the
 //! shutdown sequence. Each accepted connection runs [`flow::serve`].
 
+mod body;
+pub mod chunked;
 mod flow;
 mod forward;
 mod head;
@@ -179,7 +181,7 @@ async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, re
     let snap = shared.state.load();
     let mut event = Event::new(reason.action(), peer);
     event.reason = Some(reason);
-    let response = respond::refusal(reason, &event.id, false);
+    let response = respond::refusal(reason, &event.id, respond::Answering::default());
     if reason == Reason::SpoolFull {
         // Not spooled: the spool is what is full. The operator sees it in the logs and
         // in slagboom_spool_bytes.

@@ -57,8 +57,19 @@ fn text(reason: Reason) -> &'static str {
     }
 }
 
-/// A complete refusal response with a plain-text body.
-pub fn refusal(reason: Reason, event_id: &str, keep_alive: bool) -> Vec<u8> {
+/// What an answer is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answering {
+    /// The connection stays open after the answer (no `Connection: close`).
+    pub keep_alive: bool,
+    /// The request was `HEAD`: the answer has no content (RFC 9110 §9.3.2). Its
+    /// `Content-Length` is still the length a `GET` would have been answered with
+    /// (RFC 9110 §8.6).
+    pub head: bool,
+}
+
+/// A complete refusal response with a plain-text body (none for `HEAD`).
+pub fn refusal(reason: Reason, event_id: &str, answering: Answering) -> Vec<u8> {
     let mut body = String::with_capacity(160);
     body.push_str("slagboom: ");
     body.push_str(text(reason));
@@ -68,7 +79,7 @@ pub fn refusal(reason: Reason, event_id: &str, keep_alive: bool) -> Vec<u8> {
     response(
         reason,
         event_id,
-        keep_alive,
+        answering,
         "text/plain; charset=utf-8",
         None,
         body.as_bytes(),
@@ -76,23 +87,36 @@ pub fn refusal(reason: Reason, event_id: &str, keep_alive: bool) -> Vec<u8> {
 }
 
 /// The 403 block page for a plain-HTTP request: HTML in the user's language, or JSON
-/// when the client asks for it.
+/// when the client asks for it. A `HEAD` request gets the head alone. The connection
+/// closes after it.
 pub fn block_page(
     reason: Reason,
     facts: &BlockFacts<'_>,
     accept: Option<&str>,
     accept_language: Option<&str>,
+    head: bool,
 ) -> Vec<u8> {
+    let answering = Answering {
+        keep_alive: false,
+        head,
+    };
     if block_page::wants_json(accept) {
         let body = block_page::json(facts);
-        response(reason, facts.event_id, false, "application/json", None, body.as_bytes())
+        response(
+            reason,
+            facts.event_id,
+            answering,
+            "application/json",
+            None,
+            body.as_bytes(),
+        )
     } else {
         let lang = Lang::negotiate(accept_language);
         let body = block_page::html(lang, facts);
         response(
             reason,
             facts.event_id,
-            false,
+            answering,
             "text/html; charset=utf-8",
             Some(lang),
             body.as_bytes(),
@@ -103,7 +127,7 @@ pub fn block_page(
 fn response(
     reason: Reason,
     event_id: &str,
-    keep_alive: bool,
+    answering: Answering,
     content_type: &str,
     lang: Option<Lang>,
     body: &[u8],
@@ -137,12 +161,14 @@ fn response(
     push(content_type);
     push("\r\nContent-Length: ");
     push(&body.len().to_string());
-    push(if keep_alive {
+    push(if answering.keep_alive {
         "\r\n\r\n"
     } else {
         "\r\nConnection: close\r\n\r\n"
     });
-    out.extend_from_slice(body);
+    if !answering.head {
+        out.extend_from_slice(body);
+    }
     out
 }
 
@@ -157,13 +183,17 @@ mod tests {
 
     #[test]
     fn refusals_carry_event_id_and_proxy_status() {
-        let r = refusal(Reason::DestinationProhibited, "ev-1", false);
+        let r = refusal(Reason::DestinationProhibited, "ev-1", Answering::default());
         let h = head(&r);
         assert!(h.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{h}");
         assert!(h.contains("Proxy-Status: slagboom; error=destination_ip_prohibited; details=\"ev-1\""));
         assert!(h.contains("Slagboom-Event-Id: ev-1"));
         assert!(h.contains("Connection: close"));
-        let r = refusal(Reason::CredentialsMissing, "ev-2", true);
+        let keep = Answering {
+            keep_alive: true,
+            head: false,
+        };
+        let r = refusal(Reason::CredentialsMissing, "ev-2", keep);
         let h = head(&r);
         assert!(h.starts_with("HTTP/1.1 407 "));
         assert!(h.contains("Proxy-Authenticate: Basic realm=\"slagboom\""));
@@ -173,7 +203,7 @@ mod tests {
     #[test]
     fn body_length_matches() {
         for reason in [Reason::RateLimited, Reason::HeaderTooLarge, Reason::UpstreamTimeout] {
-            let r = refusal(reason, "x", false);
+            let r = refusal(reason, "x", Answering::default());
             let text = String::from_utf8(r).unwrap();
             let (h, body) = text.split_once("\r\n\r\n").unwrap();
             let len: usize = h
@@ -183,6 +213,52 @@ mod tests {
                 .parse()
                 .unwrap();
             assert_eq!(len, body.len());
+        }
+    }
+
+    /// RFC 9110 §9.3.2: no answer to `HEAD` has content, whatever its status; the
+    /// length is the one a `GET` would have had.
+    #[test]
+    fn head_answers_have_no_content() {
+        let facts = BlockFacts {
+            event_id: "ev-3",
+            action: "blocked",
+            host: "www.tiktok.com",
+            policy_id: "p",
+            policy_title: "t",
+            policy_reference: "r",
+            ruleset: "tiktok",
+            rule: "tiktok.com",
+            contact: "helpdesk",
+        };
+        let pages = [
+            (
+                block_page(Reason::Policy, &facts, None, None, false),
+                block_page(Reason::Policy, &facts, None, None, true),
+            ),
+            (
+                block_page(Reason::Policy, &facts, Some("application/json"), None, false),
+                block_page(Reason::Policy, &facts, Some("application/json"), None, true),
+            ),
+        ];
+        let refusals = Reason::ALL.into_iter().map(|reason| {
+            let keep = Answering {
+                keep_alive: true,
+                head: false,
+            };
+            let head = Answering {
+                keep_alive: true,
+                head: true,
+            };
+            (refusal(reason, "ev-4", keep), refusal(reason, "ev-4", head))
+        });
+        for (get, head_only) in pages.into_iter().chain(refusals) {
+            let get = String::from_utf8(get).unwrap();
+            let head_only = String::from_utf8(head_only).unwrap();
+            let (get_head, get_body) = get.split_once("\r\n\r\n").unwrap();
+            assert!(!get_body.is_empty());
+            assert_eq!(head_only, format!("{get_head}\r\n\r\n"), "same head, no content");
+            assert!(get_head.contains(&format!("Content-Length: {}", get_body.len())));
         }
     }
 }

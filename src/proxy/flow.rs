@@ -262,7 +262,11 @@ impl Ctx {
         event.reason = Some(reason);
         event.action = reason.action();
         let keep = keep_alive.unwrap_or(false);
-        let response = respond::refusal(reason, &event.id, keep);
+        let answering = respond::Answering {
+            keep_alive: keep,
+            head: event.method.as_deref() == Some("HEAD"),
+        };
+        let response = respond::refusal(reason, &event.id, answering);
         event.status_code = event.http.then(|| respond::status(reason).0);
         self.record(event).await;
         if keep {
@@ -284,8 +288,10 @@ impl Ctx {
     /// Identifies the client. On failure the refusal is sent and the result says whether
     /// the connection stays open for another try.
     async fn identify<'s>(&'s self, io: &mut Io, head: &RequestHead, target: &Target) -> Result<Who<'s>, bool> {
+        let mut credentials = head.all("proxy-authorization");
+        let (proxy_authorization, doubled) = (credentials.next(), credentials.next().is_some());
         let creds = Credentials {
-            proxy_authorization: head.get("proxy-authorization"),
+            proxy_authorization,
             client_cert_sha256: None,
             source: self.peer.ip(),
         };
@@ -295,6 +301,10 @@ impl Ctx {
         let mut event = self.event(Action::AuthFailed, Some(target), None);
         event.http = http;
         event.method = Some(head.method().to_owned());
+        if doubled {
+            // SPEC §6: never "the first one wins"; the values are not looked at.
+            return Err(self.refuse(io, event, Reason::BadRequest, None).await);
+        }
         if creds.proxy_authorization.is_some() && limiter.is_limited(self.peer.ip(), now) {
             return Err(self.refuse(io, event, Reason::RateLimited, None).await);
         }

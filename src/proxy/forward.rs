@@ -3,11 +3,13 @@
 //! Bodies stream both ways with their framing checked; the upstream connection is kept
 //! for the next request to the same host and port.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::body::{self, BodyError};
 use super::flow::{Ctx, Io, Target, Who};
 use super::head::{self, Framing, RequestHead};
 use super::inbound::{invalid, Inbound};
@@ -18,8 +20,6 @@ use crate::respond::{self, BlockFacts};
 
 /// Longest response head accepted from an origin.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
-/// Longest chunk-size or trailer line.
-const MAX_LINE: usize = 8 * 1024;
 
 /// Headers that belong to one hop and are never forwarded (`Content-Length` and
 /// `Transfer-Encoding` are restated from the checked framing instead).
@@ -127,25 +127,39 @@ pub(super) async fn run(
     let request_head = rewrite_request(head, target, framing);
     let client_keep = head.version == 1 && !head.connection_has("close");
     let head_only = head.method() == "HEAD";
-    let (mut cr, mut cw) = io.client.split();
-    let (mut ur, mut uw) = up.stream.split();
-    let upload = async {
-        uw.write_all(&request_head).await?;
-        let n = relay_body(&mut io.inbound, &mut cr, &mut uw, framing).await?;
-        Ok::<u64, std::io::Error>(head.head_len() as u64 + n)
-    };
-    let download = relay_response(&mut up.inbound, &mut ur, &mut cw, head_only, client_keep);
-    let (sent, received) = tokio::join!(upload, download);
+    let answered = AtomicBool::new(false);
+    let exchanged = exchange(io, &mut up, &request_head, framing, head_only, client_keep, &answered).await;
     event.duration = Some(started.elapsed());
-    event.source_bytes = Some(*sent.as_ref().unwrap_or(&0));
+    let (sent, received) = match exchanged {
+        Exchange::Response { sent, received } => (sent, received),
+        Exchange::BodyFailed(e) => {
+            // The origin must never complete a request whose body was not checked: reset
+            // the upstream connection before anything else.
+            tracing::debug!(peer = %ctx.peer, event.id = %event.id, error = %e, "request body failed: upstream aborted");
+            abort(up.stream);
+            if !answered.load(Ordering::Relaxed) {
+                return ctx.refuse(io, event, Reason::BadRequest, None).await;
+            }
+            event.reason = Some(Reason::BadRequest);
+            event.action = Reason::BadRequest.action();
+            ctx.record(event).await;
+            let _ = io.client.shutdown().await;
+            return false;
+        }
+    };
+    let body_sent = matches!(sent, Some(Ok(_)));
+    event.source_bytes = Some(match sent {
+        Some(Ok(n)) => head.head_len() as u64 + n,
+        _ => 0,
+    });
     let keep = match received {
         Ok(r) => {
             event.status_code = Some(r.status);
             event.destination_bytes = Some(r.bytes);
-            if r.upstream_reusable && sent.is_ok() {
+            if r.upstream_reusable && body_sent {
                 io.upstream = Some(up);
             }
-            r.client_keep && sent.is_ok()
+            r.client_keep && body_sent
         }
         Err(ResponseError::BeforeHead) => {
             return ctx.refuse(io, event, Reason::UpstreamConnectFailed, None).await;
@@ -164,6 +178,59 @@ pub(super) async fn run(
         let _ = io.client.shutdown().await;
     }
     keep
+}
+
+/// How one request and its response went.
+enum Exchange {
+    /// The response was relayed, or failed. `sent` is how the request body went, `None`
+    /// when the response ended first.
+    Response {
+        sent: Option<Result<u64, BodyError>>,
+        received: Result<ResponseDone, ResponseError>,
+    },
+    /// The client broke its body's framing or closed early: the upstream must be aborted.
+    BodyFailed(BodyError),
+}
+
+/// Sends the request upstream while relaying the response back, both at once (an
+/// origin may answer before it has read the whole body). A failure of the client's
+/// body ends the exchange at once; `answered` turns true before the first response
+/// byte is written to the client.
+async fn exchange(
+    io: &mut Io,
+    up: &mut Upstream,
+    request_head: &[u8],
+    framing: Framing,
+    head_only: bool,
+    client_keep: bool,
+    answered: &AtomicBool,
+) -> Exchange {
+    let (mut cr, mut cw) = io.client.split();
+    let (mut ur, mut uw) = up.stream.split();
+    let inbound = &mut io.inbound;
+    let upload = async {
+        uw.write_all(request_head).await.map_err(BodyError::Write)?;
+        body::relay(inbound, &mut cr, &mut uw, framing).await
+    };
+    let download = relay_response(&mut up.inbound, &mut ur, &mut cw, head_only, client_keep, answered);
+    tokio::pin!(upload, download);
+    let mut sent = None;
+    loop {
+        tokio::select! {
+            r = &mut upload, if sent.is_none() => match r {
+                Err(e) if e.is_sender() => return Exchange::BodyFailed(e),
+                r => sent = Some(r),
+            },
+            received = &mut download => return Exchange::Response { sent, received },
+        }
+    }
+}
+
+/// Closes `stream` with a reset (`SO_LINGER` 0), so the peer sees the request end
+/// abnormally rather than a clean end of stream.
+fn abort(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
+    drop(stream);
 }
 
 /// The block page (HTML in the user's language, or JSON).
@@ -189,6 +256,7 @@ fn block_page(ctx: &Ctx, head: &RequestHead, event: &crate::events::Event, targe
         &facts,
         head.get_str("accept"),
         head.get_str("accept-language"),
+        head.method() == "HEAD",
     )
 }
 
@@ -238,63 +306,6 @@ fn rewrite_request(head: &RequestHead, target: &Target, framing: Framing) -> Vec
     out
 }
 
-/// Relays a body in its framing. Returns the bytes relayed.
-async fn relay_body<R, W>(inbound: &mut Inbound, r: &mut R, w: &mut W, framing: Framing) -> std::io::Result<u64>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    match framing {
-        Framing::None => Ok(0),
-        Framing::Length(n) => inbound.copy_exact(r, w, n).await.map(|_| n),
-        Framing::Chunked => relay_chunked(inbound, r, w).await,
-    }
-}
-
-/// Relays a chunked body verbatim, checking its framing (sizes, CRLFs, trailers).
-async fn relay_chunked<R, W>(inbound: &mut Inbound, r: &mut R, w: &mut W) -> std::io::Result<u64>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut total = 0u64;
-    loop {
-        let n = inbound.line(r, MAX_LINE).await?;
-        let line = &inbound.data()[..n];
-        let size_text = line[..n - 2].split(|&b| b == b';').next().unwrap_or(b"");
-        let size_text = std::str::from_utf8(size_text)
-            .map_err(|_| invalid("bad chunk size"))?
-            .trim_end();
-        if size_text.is_empty() || size_text.len() > 15 || !size_text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid("bad chunk size"));
-        }
-        let size = u64::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
-        w.write_all(line).await?;
-        inbound.consume(n);
-        total += n as u64;
-        if size == 0 {
-            // Trailer section, ended by an empty line.
-            loop {
-                let n = inbound.line(r, MAX_LINE).await?;
-                w.write_all(&inbound.data()[..n]).await?;
-                inbound.consume(n);
-                total += n as u64;
-                if n == 2 {
-                    return Ok(total);
-                }
-            }
-        }
-        inbound.copy_exact(r, w, size).await?;
-        let n = inbound.line(r, MAX_LINE).await?;
-        if n != 2 {
-            return Err(invalid("chunk not followed by CRLF"));
-        }
-        w.write_all(b"\r\n").await?;
-        inbound.consume(2);
-        total += size + 2;
-    }
-}
-
 struct ResponseDone {
     status: u16,
     bytes: u64,
@@ -317,6 +328,7 @@ async fn relay_response<R, W>(
     w: &mut W,
     head_only: bool,
     client_keep: bool,
+    answered: &AtomicBool,
 ) -> Result<ResponseDone, ResponseError>
 where
     R: AsyncRead + Unpin,
@@ -333,6 +345,7 @@ where
         })?;
         let status = parsed.status;
         let after = |bytes| ResponseError::AfterHead { status, bytes };
+        answered.store(true, Ordering::Relaxed);
         if (100..200).contains(&status) && status != 101 {
             w.write_all(&parsed.rewritten(None, true))
                 .await
@@ -354,8 +367,8 @@ where
             .map_err(|_| after(bytes))?;
         bytes += parsed.len as u64;
         let body = match framing {
-            Some(f) => relay_body(inbound, r, w, f).await,
-            None => inbound.copy_to_end(r, w).await,
+            Some(f) => body::relay(inbound, r, w, f).await,
+            None => body::relay_to_end(inbound, r, w).await,
         };
         bytes += body.map_err(|_| after(bytes))?;
         w.flush().await.map_err(|_| after(bytes))?;

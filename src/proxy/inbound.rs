@@ -4,7 +4,7 @@
 
 use std::io;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Initial buffer size; it grows (up to the caller's limit) only for large heads.
 const INITIAL: usize = 4096;
@@ -60,61 +60,6 @@ impl Inbound {
         // the buffer is unchanged.
         r.read_buf(&mut self.buf).await
     }
-
-    /// Copies exactly `n` bytes from the buffer, then `r`, to `w`.
-    pub async fn copy_exact<R, W>(&mut self, r: &mut R, w: &mut W, mut n: u64) -> io::Result<()>
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        while n > 0 {
-            if self.is_empty() && self.fill(r).await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let take = self.data().len().min(usize::try_from(n).unwrap_or(usize::MAX));
-            w.write_all(&self.data()[..take]).await?;
-            self.consume(take);
-            n -= take as u64;
-        }
-        Ok(())
-    }
-
-    /// Copies everything until `r` ends. Returns the bytes copied.
-    pub async fn copy_to_end<R, W>(&mut self, r: &mut R, w: &mut W) -> io::Result<u64>
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        let mut total = 0u64;
-        loop {
-            if self.is_empty() && self.fill(r).await? == 0 {
-                return Ok(total);
-            }
-            let n = self.data().len();
-            w.write_all(self.data()).await?;
-            self.consume(n);
-            total += n as u64;
-        }
-    }
-
-    /// Reads one CRLF-terminated line (at most `max` bytes) and returns its length
-    /// including the CRLF; the line stays buffered at the front.
-    pub async fn line<R: AsyncRead + Unpin>(&mut self, r: &mut R, max: usize) -> io::Result<usize> {
-        loop {
-            if let Some(i) = self.data().iter().position(|&b| b == b'\n') {
-                if i == 0 || self.data()[i - 1] != b'\r' {
-                    return Err(invalid("line not terminated by CRLF"));
-                }
-                return Ok(i + 1);
-            }
-            if self.data().len() >= max {
-                return Err(invalid("line too long"));
-            }
-            if self.fill(r).await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    }
 }
 
 pub fn invalid(msg: &'static str) -> io::Error {
@@ -126,30 +71,14 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn fill_consume_and_copy() {
+    async fn fill_consume_and_take() {
         let mut src: &[u8] = b"abcdefghij";
         let mut inb = Inbound::new();
         assert_eq!(inb.fill(&mut src).await.unwrap(), 10);
         inb.consume(3);
         assert_eq!(inb.data(), b"defghij");
-        let mut out = Vec::new();
-        inb.copy_exact(&mut src, &mut out, 4).await.unwrap();
-        assert_eq!(out, b"defg");
-        let mut rest = Vec::new();
-        assert_eq!(inb.copy_to_end(&mut src, &mut rest).await.unwrap(), 3);
-        assert_eq!(rest, b"hij");
-        assert!(inb.copy_exact(&mut src, &mut rest, 1).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn lines() {
-        let mut src: &[u8] = b"5;ext=1\r\nhello\r\nbad\n";
-        let mut inb = Inbound::new();
-        let n = inb.line(&mut src, 100).await.unwrap();
-        assert_eq!(&inb.data()[..n], b"5;ext=1\r\n");
-        inb.consume(n + 7);
-        assert!(inb.line(&mut src, 100).await.is_err());
-        let mut long: &[u8] = &[b'a'; 200];
-        assert!(Inbound::new().line(&mut long, 100).await.is_err());
+        assert_eq!(inb.take_all(), b"defghij");
+        assert!(inb.is_empty());
+        assert_eq!(inb.fill(&mut src).await.unwrap(), 0);
     }
 }

@@ -7,5 +7,6 @@ mod support;
 
 mod auth;
 mod dns;
+mod framing;
 mod http;
 mod tunnel;

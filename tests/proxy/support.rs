@@ -217,6 +217,89 @@ impl Drop for HttpOrigin {
     }
 }
 
+/// How an origin connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The proxy closed cleanly (FIN).
+    Closed,
+    /// The proxy reset the connection.
+    Reset,
+    /// Still open when the test stopped waiting.
+    Open,
+}
+
+/// What one origin connection received so far, and how it ended (once it has).
+type OriginConnection = tokio::sync::watch::Receiver<(Vec<u8>, Option<Ended>)>;
+
+/// An origin that reads requests and never answers: it records every byte it receives
+/// and how each connection ended, so a test can see what the proxy let through.
+pub struct SilentOrigin {
+    pub addr: SocketAddr,
+    connections: Arc<Mutex<Vec<OriginConnection>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentOrigin {
+    pub async fn start() -> SilentOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let c = connections.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (tx, rx) = tokio::sync::watch::channel((Vec::new(), None));
+                c.lock().unwrap().push(rx);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let ended = loop {
+                        match tokio::time::timeout(DEADLINE, stream.read(&mut buf)).await {
+                            Ok(Ok(0)) => break Ended::Closed,
+                            Ok(Ok(n)) => tx.send_modify(|(got, _)| got.extend_from_slice(&buf[..n])),
+                            Ok(Err(_)) => break Ended::Reset,
+                            Err(_) => break Ended::Open,
+                        }
+                    };
+                    tx.send_modify(|(_, e)| *e = Some(ended));
+                });
+            }
+        });
+        SilentOrigin {
+            addr,
+            connections,
+            task,
+        }
+    }
+
+    /// The bytes the first connection received and how it ended, once it has ended.
+    pub async fn first_connection(&self) -> (Vec<u8>, Ended) {
+        let deadline = tokio::time::Instant::now() + DEADLINE * 2;
+        let mut rx = loop {
+            if let Some(rx) = self.connections.lock().unwrap().first().cloned() {
+                break rx;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no connection reached the origin"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let seen = tokio::time::timeout_at(deadline, rx.wait_for(|(_, e)| e.is_some()))
+            .await
+            .expect("origin connection ends")
+            .unwrap();
+        (seen.0.clone(), seen.1.unwrap_or(Ended::Open))
+    }
+}
+
+impl Drop for SilentOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Test devices: (id, authority, shares "purchase,subscription,usage", professional_use,
 /// token, addresses, status).
 pub const DEVICES: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
