@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use super::forward::{self, Upstream};
 use super::head::{self, HeadError, RequestHead};
 use super::inbound::Inbound;
+use super::upstream::UpstreamError;
 use super::{tunnel, Phase, Shared};
 use crate::auth::{self, AuthFailure, Credentials, Identity};
 use crate::events::{Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
@@ -254,6 +255,25 @@ impl Ctx {
                 reference: self.snap.policies[hit.policy].id.clone(),
             }
         });
+    }
+
+    /// The reason an upstream failure gives, with what it teaches the event: the
+    /// refused address, and the decision of a ruleset CIDR that blocked it.
+    pub fn upstream_failed(&self, event: &mut Event, e: UpstreamError) -> Reason {
+        match e {
+            UpstreamError::Dns => Reason::UpstreamDnsFailed,
+            UpstreamError::Refused => Reason::UpstreamConnectFailed,
+            UpstreamError::Timeout => Reason::UpstreamTimeout,
+            UpstreamError::Prohibited(ip) => {
+                event.destination_ip = Some(ip);
+                Reason::DestinationProhibited
+            }
+            UpstreamError::Blocked(d, ip) => {
+                event.destination_ip = Some(ip);
+                self.apply(event, &d);
+                Reason::Policy
+            }
+        }
     }
 
     /// Writes the event, then sends the refusal (so no refusal is seen unrecorded).

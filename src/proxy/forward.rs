@@ -13,7 +13,7 @@ use super::body::{self, BodyError};
 use super::flow::{Ctx, Io, Target, Who};
 use super::head::{self, Framing, RequestHead};
 use super::inbound::{invalid, Inbound};
-use super::upstream::{self, UpstreamError};
+use super::upstream;
 use crate::events::{Action, Reason};
 use crate::policy;
 use crate::respond::{self, BlockFacts};
@@ -101,20 +101,7 @@ pub(super) async fn run(
                 inbound: Inbound::new(),
             },
             Err(e) => {
-                let reason = match e {
-                    UpstreamError::Dns => Reason::UpstreamDnsFailed,
-                    UpstreamError::Refused => Reason::UpstreamConnectFailed,
-                    UpstreamError::Timeout => Reason::UpstreamTimeout,
-                    UpstreamError::Prohibited(ip) => {
-                        event.destination_ip = Some(ip);
-                        Reason::DestinationProhibited
-                    }
-                    UpstreamError::Blocked(d, ip) => {
-                        event.destination_ip = Some(ip);
-                        ctx.apply(&mut event, &d);
-                        Reason::Policy
-                    }
-                };
+                let reason = ctx.upstream_failed(&mut event, e);
                 event.duration = Some(started.elapsed());
                 return ctx.refuse(io, event, reason, None).await;
             }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
 use super::flow::{Ctx, Io, Target, Who};
-use super::upstream::{self, UpstreamError};
+use super::upstream;
 use crate::events::{Action, Event, Reason};
 use crate::host::Host;
 use crate::policy;
@@ -48,6 +48,28 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         ctx.refuse(io, event, Reason::Policy, None).await;
         return;
     }
+    // The name is resolved and every address checked before the 200, so a refused
+    // address or a failed lookup is still an HTTP answer. These are the addresses
+    // dialled later: no second resolution.
+    let resolved = upstream::resolve_checked(
+        &ctx.snap,
+        &ctx.shared.listeners,
+        &ctx.shared.dns,
+        &subject,
+        &target.host,
+        target.port,
+        now,
+    )
+    .await;
+    let addrs = match resolved {
+        Ok(addrs) => addrs,
+        Err(e) => {
+            let reason = ctx.upstream_failed(&mut event, e);
+            event.duration = Some(started.elapsed());
+            ctx.refuse(io, event, reason, None).await;
+            return;
+        }
+    };
     if io.client.write_all(ESTABLISHED).await.is_err() {
         return;
     }
@@ -55,7 +77,7 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     // After the 200: every refusal is an event plus (once a ClientHello was read) an alert.
     let hello = match read_hello(ctx, io).await {
         Ok(h) => h,
-        Err(reason) => return fail(ctx, io, event, reason, None, started).await,
+        Err((reason, alert)) => return fail(ctx, io, event, reason, alert, started).await,
     };
     let mut decision = connect_decision;
     let mut hello_read = false;
@@ -71,7 +93,7 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
                         io,
                         event,
                         Reason::ClientHelloInvalid,
-                        Some(Alert::InternalError),
+                        Some(Alert::DecodeError),
                         started,
                     )
                     .await;
@@ -113,35 +135,19 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         return;
     }
 
-    let conn = upstream::connect(
-        &ctx.snap,
-        &ctx.shared.listeners,
-        &ctx.shared.dns,
-        &subject,
-        &target.host,
-        target.port,
-        now,
-    )
-    .await;
-    let (mut upstream, addr) = match conn {
+    let (mut upstream, addr) = match upstream::dial(&addrs, cfg.limits.connect_timeout).await {
         Ok(c) => c,
         Err(e) => {
-            let (reason, alert) = match e {
-                UpstreamError::Dns => (Reason::UpstreamDnsFailed, Alert::InternalError),
-                UpstreamError::Refused => (Reason::UpstreamConnectFailed, Alert::InternalError),
-                UpstreamError::Timeout => (Reason::UpstreamTimeout, Alert::InternalError),
-                UpstreamError::Prohibited(ip) => {
-                    event.destination_ip = Some(ip);
-                    (Reason::DestinationProhibited, Alert::AccessDenied)
-                }
-                UpstreamError::Blocked(d, ip) => {
-                    event.destination_ip = Some(ip);
-                    ctx.apply(&mut event, &d);
-                    (Reason::Policy, Alert::AccessDenied)
-                }
-            };
-            let alert = hello_read.then_some(alert);
-            return fail(ctx, io, event, reason, alert, started).await;
+            let reason = ctx.upstream_failed(&mut event, e);
+            return fail(
+                ctx,
+                io,
+                event,
+                reason,
+                hello_read.then_some(Alert::InternalError),
+                started,
+            )
+            .await;
         }
     };
     event.destination_ip = Some(addr.ip());
@@ -187,10 +193,16 @@ async fn fail(ctx: &Ctx, io: &mut Io, mut event: Event, reason: Reason, alert: O
     let _ = io.client.shutdown().await;
 }
 
-/// Reads until a whole ClientHello is buffered (or the bytes are not TLS).
-async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, Reason> {
+/// Reads until a whole ClientHello is buffered (or the bytes are not TLS). A failure
+/// carries the alert due (SPEC §6): none before a handshake record header was read,
+/// `decode_error` for a malformed hello, `internal_error` for one too large or too slow.
+async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, (Reason, Option<Alert>)> {
     let limits = &ctx.snap.config.proxy.limits;
     let deadline = tokio::time::Instant::now() + limits.client_hello_timeout;
+    let failed = |io: &Io, reason, alert| {
+        let tls = client_hello::record_header_read(io.inbound.data());
+        Err((reason, tls.then_some(alert)))
+    };
     loop {
         if !io.inbound.is_empty() {
             match client_hello::parse(io.inbound.data(), limits.client_hello_bytes) {
@@ -204,14 +216,19 @@ async fn read_hello(ctx: &Ctx, io: &mut Io) -> Result<Hello, Reason> {
                 Err(client_hello::Error::NotTls) if ctx.snap.config.proxy.allow_non_tls_tunnels => {
                     return Ok(Hello::Opaque)
                 }
-                Err(client_hello::Error::NotTls) => return Err(Reason::NotTls),
-                Err(_) => return Err(Reason::ClientHelloInvalid),
+                Err(client_hello::Error::NotTls) => return Err((Reason::NotTls, None)),
+                Err(client_hello::Error::Invalid(_)) => {
+                    return failed(io, Reason::ClientHelloInvalid, Alert::DecodeError)
+                }
+                Err(client_hello::Error::TooLarge) => {
+                    return failed(io, Reason::ClientHelloInvalid, Alert::InternalError)
+                }
             }
         }
         match tokio::time::timeout_at(deadline, io.inbound.fill(&mut io.client)).await {
-            Err(_) => return Err(Reason::ClientHelloTimeout),
+            Err(_) => return failed(io, Reason::ClientHelloTimeout, Alert::InternalError),
             Ok(Ok(0)) | Ok(Err(_)) if io.inbound.is_empty() => return Ok(Hello::Closed),
-            Ok(Ok(0)) | Ok(Err(_)) => return Err(Reason::ClientHelloInvalid),
+            Ok(Ok(0)) | Ok(Err(_)) => return failed(io, Reason::ClientHelloInvalid, Alert::DecodeError),
             Ok(Ok(_)) => {}
         }
     }

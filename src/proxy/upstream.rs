@@ -64,6 +64,10 @@ impl DnsCache {
 }
 
 /// Resolves `host`, checks every address, and connects within `connect_timeout`.
+///
+/// # Errors
+///
+/// See [`resolve_checked`] and [`dial`].
 pub async fn connect(
     snap: &Snapshot,
     listeners: &[SocketAddr],
@@ -73,9 +77,30 @@ pub async fn connect(
     port: u16,
     now: OffsetDateTime,
 ) -> Result<(TcpStream, SocketAddr), UpstreamError> {
+    let addrs = resolve_checked(snap, listeners, dns, subject, host, port, now).await?;
+    dial(&addrs, snap.config.proxy.limits.connect_timeout).await
+}
+
+/// Resolves `host` (`dns_overrides` first, then the cache, then the system resolver,
+/// within `connect_timeout`) and checks every address it resolves to against the
+/// address rules and the rulesets' CIDRs. The addresses returned are the ones to dial:
+/// a name is never resolved twice for one connection (SPEC §6).
+///
+/// # Errors
+///
+/// [`UpstreamError::Dns`] when the name does not resolve, [`UpstreamError::Prohibited`]
+/// or [`UpstreamError::Blocked`] for the first address refused.
+pub async fn resolve_checked(
+    snap: &Snapshot,
+    listeners: &[SocketAddr],
+    dns: &DnsCache,
+    subject: &Subject<'_>,
+    host: &Host,
+    port: u16,
+    now: OffsetDateTime,
+) -> Result<Vec<SocketAddr>, UpstreamError> {
     let cfg = &snap.config.proxy;
-    let timeout = cfg.limits.connect_timeout;
-    let addrs = resolve(cfg, dns, host, port, timeout).await?;
+    let addrs = resolve(cfg, dns, host, port, cfg.limits.connect_timeout).await?;
     for addr in &addrs {
         if prohibited(cfg, listeners, *addr) {
             return Err(UpstreamError::Prohibited(addr.ip()));
@@ -87,21 +112,27 @@ pub async fn connect(
             }
         }
     }
+    Ok(addrs)
+}
+
+/// Connects to the first of `addrs` that accepts, all within `timeout`.
+///
+/// # Errors
+///
+/// [`UpstreamError::Refused`] when every address refused, reset or was unreachable;
+/// [`UpstreamError::Timeout`] when `timeout` elapsed.
+pub async fn dial(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStream, SocketAddr), UpstreamError> {
     let attempt = async {
-        let mut last = UpstreamError::Refused;
-        for addr in &addrs {
+        for addr in addrs {
             match TcpStream::connect(addr).await {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     return Ok((s, *addr));
                 }
-                Err(e) => {
-                    tracing::debug!(%addr, error = %e, "upstream connect failed");
-                    last = UpstreamError::Refused;
-                }
+                Err(e) => tracing::debug!(%addr, error = %e, "upstream connect failed"),
             }
         }
-        Err(last)
+        Err(UpstreamError::Refused)
     };
     tokio::time::timeout(timeout, attempt)
         .await

@@ -88,6 +88,8 @@ pub enum Alert {
     AccessDenied,
     /// internal_error (80).
     InternalError,
+    /// decode_error (50): a message that could not be parsed (RFC 8446 §6.2).
+    DecodeError,
     /// handshake_failure (40).
     HandshakeFailure,
     /// unrecognized_name (112).
@@ -99,11 +101,19 @@ pub fn alert_record(alert: Alert) -> [u8; 7] {
     let description = match alert {
         Alert::AccessDenied => 49,
         Alert::InternalError => 80,
+        Alert::DecodeError => 50,
         Alert::HandshakeFailure => 40,
         Alert::UnrecognizedName => 112,
     };
     // ContentType alert, version 3.3, length 2, AlertLevel fatal, description.
     [CONTENT_TYPE_ALERT, 3, 3, 0, 2, ALERT_LEVEL_FATAL, description]
+}
+
+/// True once `buf` holds a whole TLS handshake record header (RFC 8446 §5.1: type 22,
+/// then version and length): from then on the peer speaks TLS, and a refusal is a TLS
+/// alert rather than a bare close.
+pub fn record_header_read(buf: &[u8]) -> bool {
+    buf.len() >= 5 && buf[0] == CONTENT_TYPE_HANDSHAKE
 }
 
 /// Parse from the start of a client stream. `buf` holds every byte received so far; `max` bounds how many bytes may be buffered (SPEC default 64 KiB).

@@ -46,7 +46,6 @@ async fn inside_namespace() {
         .status()
         .expect("ip (iproute2) runs");
     assert!(up.success(), "ip link set lo up: {up}");
-    let pki = Pki::new(&["nx.example"]);
     let proxy = Proxy::start(Opts::default()).await;
     let auth = Some(("fed-cov", "tok-cov"));
 
@@ -62,17 +61,17 @@ async fn inside_namespace() {
     assert_eq!(event["event"]["action"], "error");
     assert_eq!(event["destination"]["domain"], "nx.example");
 
-    // CONNECT: the 200 comes first (the name is decided on the SNI), so the failure
-    // reaches the client as a TLS alert, and the event says why.
-    let (s, resp) = connect_tunnel(proxy.addr, "nx.example:443", auth).await;
-    assert_eq!(resp.status, 200, "{resp:?}");
-    let err = tls_over(s, &pki, "nx.example").await.expect_err("no upstream");
-    assert!(err.to_string().contains("InternalError"), "{err}");
-    let event = proxy
-        .event_where(|e| {
-            e["event"]["reason"] == "upstream_dns_failed" && e["tls"]["client"]["server_name"] == "nx.example"
-        })
-        .await;
+    // CONNECT: the name is resolved before the 200 (SPEC §6), so the failure is an
+    // HTTP answer too, and no tunnel is opened.
+    let (_, resp) = connect_tunnel(proxy.addr, "nx.example:443", auth).await;
+    assert_eq!(resp.status, 502, "{resp:?}");
+    assert!(
+        resp.header("proxy-status").unwrap().contains("error=dns_error"),
+        "{resp:?}"
+    );
+    let event = proxy.event(&resp.event_id()).await;
+    assert_eq!(event["event"]["reason"], "upstream_dns_failed");
     assert_eq!(event["event"]["action"], "error");
+    assert_eq!(event["destination"]["domain"], "nx.example");
     proxy.stop().await;
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod connect_checks;
 mod dns;
 mod framing;
 mod http;

@@ -394,6 +394,8 @@ pub struct Opts {
     pub log: String,
     /// Hosts mapped to 127.0.0.1 besides the defaults.
     pub names: Vec<String>,
+    /// Hosts mapped to other addresses: (name, address).
+    pub overrides: Vec<(&'static str, &'static str)>,
     /// Extra `[[log.sink]]` tables (after the `events.jsonl` file sink).
     pub sinks: String,
     /// Extra sections at the end of the file (`[pac]`, `[admin]` keys are separate).
@@ -416,6 +418,7 @@ impl Default for Opts {
             privacy: "allowed_detail = \"host\"".into(),
             log: String::new(),
             names: Vec::new(),
+            overrides: Vec::new(),
             sinks: String::new(),
             extra: String::new(),
             admin: String::new(),
@@ -456,6 +459,7 @@ pub fn write_config(dir: &Path, opts: &Opts) -> PathBuf {
         .map(|s| s.to_string())
         .chain(opts.names.iter().cloned())
         .map(|n| format!("\"{n}\" = \"127.0.0.1\""))
+        .chain(opts.overrides.iter().map(|(n, a)| format!("\"{n}\" = \"{a}\"")))
         .collect();
     let mut ports = vec![443, 8443];
     ports.extend(&opts.connect_ports);
