@@ -197,49 +197,69 @@ fn denied_by_default(ip: IpAddr) -> bool {
     DENIED_NETS.iter().any(|n| n.contains(&ip))
 }
 
-/// The IPv4 address inside an IPv4-mapped or NAT64 (64:ff9b::/96, 64:ff9b:1::/48)
-/// IPv6 address.
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return Some(v4);
-    }
+/// The IPv4 addresses an IPv6 address carries (SPEC §6): IPv4-mapped `::ffff:0:0/96`,
+/// IPv4-compatible `::/96` (deprecated, RFC 4291 §2.5.5.1), NAT64 `64:ff9b::/96` and
+/// `64:ff9b:1::/48` (RFC 6052, RFC 8215), 6to4 `2002::/16` (RFC 3056 §2) and Teredo
+/// `2001::/32` (RFC 4380 §4: the server's address, and the client's, stored inverted).
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     let s = ip.segments();
-    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1);
-    nat64.then(|| {
-        let o = ip.octets();
-        Ipv4Addr::new(o[12], o[13], o[14], o[15])
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return vec![v4];
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] => vec![v4(hi, lo)],
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 1, _, _, _, hi, lo] => vec![v4(hi, lo)],
+        [0x2002, hi, lo, ..] => vec![v4(hi, lo)],
+        [0x2001, 0, server_hi, server_lo, _, _, client_hi, client_lo] => {
+            vec![v4(server_hi, server_lo), v4(!client_hi, !client_lo)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// True when the address rules refuse `addr` (SPEC §6): the proxy's own listeners
+/// always; then `deny_destinations` and the built-in denials (loopback, link-local,
+/// 0.0.0.0/8, CGNAT, multicast) unless `allow_destinations` covers the address. An
+/// IPv6 address that carries an IPv4 address ([`embedded_v4`]) is refused when that
+/// address is.
+pub fn prohibited(cfg: &ProxyConfig, listeners: &[SocketAddr], addr: SocketAddr) -> bool {
+    let ip = addr.ip();
+    let embedded = match ip {
+        IpAddr::V6(v6) => embedded_v4(v6),
+        IpAddr::V4(_) => Vec::new(),
+    };
+    let forms: Vec<IpAddr> = std::iter::once(ip)
+        .chain(embedded.into_iter().map(IpAddr::V4))
+        .collect();
+    if forms
+        .iter()
+        .any(|f| is_own(listeners, SocketAddr::new(*f, addr.port())))
+    {
+        return true;
+    }
+    forms.iter().any(|f| {
+        let denied = denied_by_default(*f) || cfg.deny_destinations.iter().any(|n| n.contains(f));
+        denied && !cfg.allow_destinations.iter().any(|n| n.contains(f))
     })
 }
 
-/// True when the address rules refuse `addr`: the proxy's own listeners always; then
-/// `deny_destinations` and the built-in denials (loopback, link-local, 0.0.0.0/8,
-/// CGNAT, multicast, and their IPv4-mapped and NAT64 forms) unless
-/// `allow_destinations` covers the address.
-pub fn prohibited(cfg: &ProxyConfig, listeners: &[SocketAddr], addr: SocketAddr) -> bool {
+/// True when `addr` reaches one of the proxy's own listeners. A listener on a wildcard
+/// address (`0.0.0.0`, `::`) answers on every local address at its port.
+fn is_own(listeners: &[SocketAddr], addr: SocketAddr) -> bool {
     let ip = addr.ip();
-    let v4 = match ip {
-        IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
-        IpAddr::V4(_) => None,
-    };
-    let forms: Vec<IpAddr> = std::iter::once(ip).chain(v4).collect();
-    let own = listeners.iter().any(|l| {
-        l.port() == addr.port()
-            && forms
-                .iter()
-                .any(|f| *f == l.ip() || (l.ip().is_unspecified() && (f.is_loopback() || f.is_unspecified())))
-    });
-    if own {
-        return true;
-    }
-    if forms
+    listeners
         .iter()
-        .any(|f| cfg.allow_destinations.iter().any(|n| n.contains(f)))
-    {
-        return false;
-    }
-    forms
-        .iter()
-        .any(|f| denied_by_default(*f) || cfg.deny_destinations.iter().any(|n| n.contains(f)))
+        .filter(|l| l.port() == addr.port())
+        .any(|l| l.ip() == ip || (l.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified() || is_local(ip))))
+}
+
+/// True when `ip` is an address of this host: binding a socket to it succeeds only
+/// then (the kernel's own table of local addresses, always current, whatever comes and
+/// goes on the interfaces). With `net.ipv4.ip_nonlocal_bind` set every address looks
+/// local, which errs on the side of refusing.
+fn is_local(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 #[cfg(test)]
@@ -282,6 +302,15 @@ mod tests {
             "[::ffff:198.51.100.7]:443",
             "224.0.0.1:80",
             "[::]:443",
+            // IPv4-compatible, 6to4 and Teredo (server, then inverted client) forms.
+            "[::7f00:1]:80",
+            "[::a9fe:a9fe]:80",
+            "[::c633:6407]:443",
+            "[2002:7f00:1::1]:80",
+            "[2002:a9fe:a9fe:1::1]:80",
+            "[2001:0:a9fe:a9fe::1]:80",
+            "[2001:0:c000:201:0:0:80ff:fffe]:80",
+            "[64:ff9b:1:0:0:0:a9fe:a9fe]:80",
         ] {
             assert!(no(bad), "{bad} allowed");
         }
@@ -290,6 +319,9 @@ mod tests {
             "[2001:db8::1]:443",
             "10.1.2.3:80",
             "[::ffff:192.0.2.1]:443",
+            "[::c000:201]:443",
+            "[2002:c000:201::1]:443",
+            "[2001:0:c000:201:0:0:3fff:fdfd]:443",
         ] {
             assert!(!no(good), "{good} refused");
         }
@@ -305,5 +337,24 @@ mod tests {
         assert!(no("[::ffff:127.0.0.1]:3128"));
         assert!(no("127.0.0.1:9090"));
         assert!(!no("127.0.0.1:9091"));
+        // A listed network opens its embedded forms too, but never the own listeners.
+        assert!(!no("[::ffff:127.0.0.1]:8443"));
+        assert!(!no("[2002:7f00:1::]:8443"));
+        assert!(no("[2002:7f00:1::]:9090"));
+    }
+
+    #[test]
+    fn wildcard_listeners_own_every_local_address_at_their_port() {
+        let c = cfg(&["0.0.0.0/0", "::/0"], &[]);
+        let listeners = ["0.0.0.0:3128".parse().unwrap()];
+        let no = |a: &str| prohibited(&c, &listeners, a.parse().unwrap());
+        assert!(no("127.0.0.1:3128"));
+        assert!(no("127.1.2.3:3128"));
+        assert!(no("[::ffff:127.0.0.1]:3128"));
+        assert!(!no("127.0.0.1:3129"));
+        // TEST-NET-1 is no address of this host.
+        assert!(!no("192.0.2.1:3128"));
+        assert!(is_local("127.0.0.1".parse().unwrap()));
+        assert!(!is_local("192.0.2.1".parse().unwrap()));
     }
 }

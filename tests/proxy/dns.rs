@@ -5,47 +5,13 @@
 //! (its nameserver is unreachable), and the proxy and the client both live on the
 //! namespace's loopback.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use crate::support::*;
-
-/// Set in the child that runs inside the namespace.
-const INSIDE: &str = "SLAGBOOM_TEST_INSIDE_NETNS";
 
 #[tokio::test]
 async fn unresolvable_names_answer_502_dns_error() {
-    if std::env::var_os(INSIDE).is_some() {
-        inside_namespace().await;
+    if ran_in_own_netns("dns::unresolvable_names_answer_502_dns_error").await {
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let mut child = tokio::process::Command::new("unshare")
-        .args(["--net", "--map-root-user", "--"])
-        .arg(exe)
-        .args(["dns::unresolvable_names_answer_502_dns_error", "--exact", "--nocapture"])
-        .env(INSIDE, "1")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("unshare (util-linux) runs");
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("the test inside the network namespace finishes in 60 s (killed otherwise)")
-        .unwrap();
-    assert!(
-        status.success(),
-        "the test inside the network namespace failed ({status}); it needs root or \
-         unprivileged user namespaces for `unshare --net --map-root-user`"
-    );
-}
-
-async fn inside_namespace() {
-    let up = std::process::Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .expect("ip (iproute2) runs");
-    assert!(up.success(), "ip link set lo up: {up}");
     let proxy = Proxy::start(Opts::default()).await;
     let auth = Some(("fed-cov", "tok-cov"));
 

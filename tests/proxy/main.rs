@@ -10,4 +10,5 @@ mod connect_checks;
 mod dns;
 mod framing;
 mod http;
+mod own_addresses;
 mod tunnel;

@@ -217,6 +217,51 @@ impl Drop for HttpOrigin {
     }
 }
 
+/// Set in a test's second run, inside the network namespace [`ran_in_own_netns`] made.
+const INSIDE_NETNS: &str = "SLAGBOOM_TEST_INSIDE_NETNS";
+
+/// Runs the test `name` (its path in this binary, e.g. `dns::some_test`) again in a
+/// network namespace of its own (`unshare --net --map-root-user`), with its loopback up
+/// and nothing else. Returns false in that second run, where the caller does the work;
+/// returns true in the first run once the second has passed, and fails the test when it
+/// failed. The namespace ends with the process that made it, whatever happens.
+pub async fn ran_in_own_netns(name: &str) -> bool {
+    if std::env::var_os(INSIDE_NETNS).is_some() {
+        netns_cmd(&["ip", "link", "set", "lo", "up"]);
+        return false;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new("unshare")
+        .args(["--net", "--map-root-user", "--"])
+        .arg(exe)
+        .args([name, "--exact", "--nocapture"])
+        .env(INSIDE_NETNS, "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("unshare (util-linux) runs");
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the test inside the network namespace finishes in 60 s (killed otherwise)")
+        .unwrap();
+    assert!(
+        status.success(),
+        "the test inside the network namespace failed ({status}); it needs root or \
+         unprivileged user namespaces for `unshare --net --map-root-user`"
+    );
+    true
+}
+
+/// Runs a command inside the test's own network namespace; fails the test if it fails.
+pub fn netns_cmd(args: &[&str]) {
+    assert!(
+        std::env::var_os(INSIDE_NETNS).is_some(),
+        "only inside the test's own namespace"
+    );
+    let status = Command::new(args[0]).args(&args[1..]).status().expect("iproute2 runs");
+    assert!(status.success(), "{args:?}: {status}");
+}
+
 /// How an origin connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -402,6 +447,8 @@ pub struct Opts {
     pub extra: String,
     /// Extra `[admin]` lines.
     pub admin: String,
+    /// `[admin] listen` (default `127.0.0.1:1`, never bound by these tests).
+    pub admin_listen: String,
     /// `[registry] source` (default: the generated `devices.csv`).
     pub registry_source: String,
     /// `[registry]` lines after `source`.
@@ -422,6 +469,7 @@ impl Default for Opts {
             sinks: String::new(),
             extra: String::new(),
             admin: String::new(),
+            admin_listen: "127.0.0.1:1".into(),
             registry_source: "devices.csv".into(),
             registry: String::new(),
             connect_ports: Vec::new(),
@@ -477,7 +525,7 @@ dns_overrides = {{ {names} }}
 {limits}
 
 [admin]
-listen = "127.0.0.1:1"
+listen = "{admin_listen}"
 {admin}
 
 [registry]
@@ -561,6 +609,7 @@ path = "events.jsonl"
         sinks = opts.sinks,
         extra = opts.extra,
         admin = opts.admin,
+        admin_listen = opts.admin_listen,
         registry = opts.registry,
         registry_source = opts.registry_source,
     );
@@ -581,6 +630,12 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(opts: Opts) -> Proxy {
+        Proxy::start_on(opts, "127.0.0.1:0").await
+    }
+
+    /// A proxy listening on `listen` (tests in a network namespace of their own may
+    /// use a wildcard address).
+    pub async fn start_on(opts: Opts, listen: &str) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let path = write_config(dir.path(), &opts);
         let snap = Snapshot::load(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -592,7 +647,7 @@ impl Proxy {
             state,
             events.clone(),
             metrics.clone(),
-            Some("127.0.0.1:0".parse().unwrap()),
+            Some(listen.parse().unwrap()),
             rx,
         )
         .await
