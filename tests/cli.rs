@@ -92,6 +92,23 @@ fn check_reports_file_and_line() {
         "devices.csv:2: purchase \"lots\" must be none, partial or full"
     );
 
+    // An RFC 4180 export (CRLF line ends): the same physical line numbers.
+    let (code, err) = check_error("devices.csv", |t| {
+        let lines: Vec<&str> = t.lines().collect();
+        let bad = lines[3].replacen("full,none,none", "lots,none,none", 1);
+        let bad = if bad == lines[3] {
+            lines[3].replacen(",none,", ",lots,", 1)
+        } else {
+            bad
+        };
+        let mut lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        lines[3] = bad;
+        lines.join("\r\n") + "\r\n"
+    });
+    assert_eq!(code, 1);
+    assert!(err.trim().starts_with("devices.csv:4: "), "{err}");
+    assert!(err.contains("\"lots\""), "{err}");
+
     let (_, err) = check_error("slagboom.toml", |t| {
         t.replace("rulesets = [\"tiktok\", \"test\"]", "rulesets = [\"tiktok\", \"nope\"]")
     });

@@ -31,10 +31,10 @@ pub(crate) fn rows(text: &str) -> Result<Vec<Row>, (usize, String)> {
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(1, |p| p.line() as usize);
+            let line = e.position().map_or(1, |p| physical_line(text, p.byte()));
             (line, format!("malformed row: {}", e.kind_description()))
         })?;
-        let line = record.position().map_or(1, |p| p.line() as usize);
+        let line = record.position().map_or(1, |p| physical_line(text, p.byte()));
         let get = |name: &str| -> Option<String> {
             let col = COLUMNS.iter().position(|c| *c == name)?;
             index[col].and_then(|i| record.get(i)).map(str::to_owned)
@@ -63,6 +63,29 @@ pub(crate) fn rows(text: &str) -> Result<Vec<Row>, (usize, String)> {
         });
     }
     Ok(out)
+}
+
+/// The physical line (from 1) on which byte `at` of `text` stands, whatever the line
+/// ends: CRLF (RFC 4180, as spreadsheet exports write), LF, or a lone CR. A record
+/// whose quoted fields span lines is on the line where it starts. (The csv crate's own
+/// line count is one short in CRLF files.)
+fn physical_line(text: &str, at: u64) -> usize {
+    let all = text.as_bytes();
+    let mut end = usize::try_from(at).map_or(all.len(), |at| at.min(all.len()));
+    // The csv crate may place a record after the CR of a CRLF, before its LF; no
+    // record starts with a line end (blank lines are skipped), so step over them.
+    while matches!(all.get(end), Some(b'\r' | b'\n')) {
+        end += 1;
+    }
+    let mut line = 1;
+    for (i, &b) in all[..end].iter().enumerate() {
+        match b {
+            b'\n' => line += 1,
+            b'\r' if all.get(i + 1) != Some(&b'\n') => line += 1,
+            _ => {}
+        }
+    }
+    line
 }
 
 trait KindDescription {

@@ -137,3 +137,39 @@ fn debug_hides_credentials() {
     let dbg = format!("{:?}", reg.device(0));
     assert!(!dbg.contains("1111"), "{dbg}");
 }
+
+/// Physical line numbers whatever the line ends (RFC 4180 files end lines with CRLF),
+/// also after quoted fields that span lines and blank lines.
+#[test]
+fn csv_line_numbers_are_physical_lines() {
+    let good = "a,federal,,,full,none,none,,,,,active";
+    let other = "c,federal,,,full,none,none,,,,,active";
+    let bad = "b,federal,,,maybe,none,none,,,,,active";
+    let quoted = "q,federal,\"Org\nspread\non lines\",,full,none,none,,,,,active";
+    for (eol, name) in [("\r\n", "CRLF"), ("\n", "LF"), ("\r", "CR")] {
+        let header = HEADER.trim_end();
+        let cases = [
+            (vec![header, good, other, bad], 4),
+            (vec![header, bad], 2),
+            (vec![header, quoted, bad], 5),
+            (vec![header, good, "", bad], 4),
+        ];
+        for (lines, want) in cases {
+            let mut text = lines.join(eol);
+            text.push_str(eol);
+            let err = Registry::parse(Path::new("devices.csv"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("devices.csv:{want}: purchase")),
+                "{name}, want line {want}: {err}"
+            );
+        }
+        // A malformed row (a field too many) is named by its line too.
+        let text = [header, good, quoted, "x,y"].join(eol);
+        let err = Registry::parse(Path::new("devices.csv"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("devices.csv:6: malformed row"), "{name}: {err}");
+    }
+}
