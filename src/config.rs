@@ -206,6 +206,11 @@ impl Config {
     }
 
     /// Every address the proxy listens on (refused as destinations).
+    /// The `listener` label of each proxy listener configured (SPEC §10).
+    pub fn listener_kinds(&self) -> Vec<&'static str> {
+        vec!["explicit"]
+    }
+
     pub fn listeners(&self) -> Vec<SocketAddr> {
         vec![self.proxy.listen, self.admin.listen]
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
 
 use crate::config::{LoadError, Source};
-use crate::metrics::{CoverageLabel, Metrics, PolicyLabel};
+use crate::metrics::{CoverageLabel, DecisionLabels, ListenerLabel, MethodLabel, Metrics, PolicyLabel};
 use crate::policy::Window;
 use crate::registry::Coverage;
 use crate::state::{Snapshot, State};
@@ -100,6 +100,45 @@ impl Reloader {
                 .set(i64::from(overdue));
         }
         warn_overdue(snap);
+        self.preset_series(snap);
+    }
+
+    /// Creates at 0 every labelled series whose label values the configuration tells
+    /// (SPEC §10), so that dashboards and alert rules see 0, not "no data", until the
+    /// first count: each sink, listener, authentication method, and each policy's
+    /// decisions per ruleset. Series already counting are left as they are.
+    fn preset_series(&self, snap: &Snapshot) {
+        let m = &self.metrics;
+        for sink in &snap.config.log.sinks {
+            let label = m.sink(&sink.name);
+            let _ = m.events_delivered.get_or_create(&label);
+            let _ = m.sink_errors.get_or_create(&label);
+            let _ = m.dead_letters.get_or_create(&label);
+        }
+        for listener in snap.config.listener_kinds() {
+            let _ = m.connections.get_or_create(&ListenerLabel { listener });
+        }
+        let methods = snap.config.auth.methods.iter().map(|a| a.as_str());
+        for method in methods.chain(["none"]) {
+            let _ = m.auth_failures.get_or_create(&MethodLabel { method });
+        }
+        let no_hit = DecisionLabels {
+            action: "allow",
+            policy: String::new(),
+            ruleset: String::new(),
+        };
+        let _ = m.decisions.get_or_create(&no_hit);
+        for p in &snap.policies {
+            for &ruleset in &p.rulesets {
+                for action in [p.covered, p.advisory, p.private] {
+                    let _ = m.decisions.get_or_create(&DecisionLabels {
+                        action: action.as_str(),
+                        policy: p.id.clone(),
+                        ruleset: snap.rules.ruleset(ruleset).id.clone(),
+                    });
+                }
+            }
+        }
     }
 
     /// Polls the configuration file, the registry file and the rules directory every

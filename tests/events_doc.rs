@@ -101,6 +101,21 @@ fn examples() -> Vec<(&'static str, Event)> {
     refused.destination_domain = Some("intranet.mil.be".into());
     refused.destination_port = Some(443);
 
+    // A CONNECT whose name resolves to a refused address: refused before the 200.
+    let mut refused_address = base(Action::Refused, "019ab8f1-9f31-7d67-8a4d-6e5d8fa0bc14", t + 3_500);
+    device(
+        "fin-laptop-001",
+        "FPS Finance",
+        "staff-10231",
+        Coverage::Covered,
+        &mut refused_address,
+    );
+    refused_address.reason = Some(Reason::DestinationProhibited);
+    refused_address.destination_domain = Some("metadata.example.org".into());
+    refused_address.destination_ip = Some("169.254.169.254".parse().unwrap());
+    refused_address.destination_port = Some(443);
+    refused_address.duration = Some(Duration::from_micros(1_240));
+
     let mut auth = base(Action::AuthFailed, "019ab8f1-a040-7e77-9b5d-7f6e9ab1cd05", t + 4_000);
     auth.reason = Some(Reason::CredentialsInvalid);
     auth.destination_domain = Some("www.tiktok.com".into());
@@ -128,6 +143,7 @@ fn examples() -> Vec<(&'static str, Event)> {
         ("advised", advised),
         ("blocked", blocked),
         ("refused", refused),
+        ("refused-address", refused_address),
         ("auth_failed", auth),
         ("error", error),
     ]

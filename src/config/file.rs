@@ -188,6 +188,17 @@ pub enum AuthMethod {
     SourceIp,
 }
 
+impl AuthMethod {
+    /// The name in `[auth] methods` and in the `method` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientCert => "client-cert",
+            AuthMethod::Token => "token",
+            AuthMethod::SourceIp => "source-ip",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnknownDevice {
@@ -236,6 +247,17 @@ pub enum Action {
     Allow,
     Warn,
     Block,
+}
+
+impl Action {
+    /// The name in a policy and in the `action` label of `slagboom_decisions_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Warn => "warn",
+            Action::Block => "block",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -223,11 +223,7 @@ impl Ctx {
             ),
             None => (String::new(), String::new()),
         };
-        let action = match decision.action {
-            policy::Action::Block => "block",
-            policy::Action::Warn => "warn",
-            policy::Action::Allow => "allow",
-        };
+        let action = decision.action.as_str();
         self.shared
             .metrics
             .decisions

@@ -187,3 +187,37 @@ async fn metrics_parse_and_move_after_a_block() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// SPEC §10: every series whose labels the configuration tells is there from the
+/// start at 0, so an alert on `slagboom_sink_errors_total` sees 0, not "no data".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_series_are_exported_at_zero_from_the_start() {
+    let run = Running::start(Opts {
+        sinks: "[[log.sink]]\ntype = \"file\"\nname = \"audit\"\npath = \"audit.jsonl\"\n".into(),
+        ..Opts::default()
+    });
+    let samples = parse_metrics(&admin(run.admin, "GET", "/metrics", "").await.text());
+    for name in [
+        "slagboom_sink_errors_total{sink=file-1}",
+        "slagboom_sink_errors_total{sink=audit}",
+        "slagboom_dead_letters_total{sink=file-1}",
+        "slagboom_dead_letters_total{sink=audit}",
+        "slagboom_auth_failures_total{method=token}",
+        "slagboom_auth_failures_total{method=source-ip}",
+        "slagboom_auth_failures_total{method=none}",
+        "slagboom_decisions_total{action=block,policy=fed,ruleset=tiktok}",
+        "slagboom_decisions_total{action=warn,policy=fed,ruleset=test}",
+        "slagboom_decisions_total{action=allow,policy=vl,ruleset=tiktok}",
+        "slagboom_decisions_total{action=allow,policy=,ruleset=}",
+        "slagboom_policy_review_overdue{policy=past}",
+    ] {
+        assert_eq!(sample(&samples, name), Some(0.0), "{name}: {samples:#?}");
+    }
+    for name in [
+        "slagboom_events_delivered_total{sink=file-1}",
+        "slagboom_events_delivered_total{sink=audit}",
+        "slagboom_connections_total{listener=explicit}",
+    ] {
+        assert!(sample(&samples, name).is_some(), "{name} missing: {samples:#?}");
+    }
+}
