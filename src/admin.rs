@@ -83,7 +83,7 @@ impl Admin {
                     text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".into())
                 }
             }
-            (&Method::GET, "/metrics") => {
+            (&Method::GET | &Method::HEAD, "/metrics") => {
                 self.events.refresh_metrics();
                 let mut r = text(StatusCode::OK, self.metrics.encode());
                 r.headers_mut().insert(

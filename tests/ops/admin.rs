@@ -221,3 +221,30 @@ async fn configured_series_are_exported_at_zero_from_the_start() {
         assert!(sample(&samples, name).is_some(), "{name} missing: {samples:#?}");
     }
 }
+
+/// RFC 9110 §9.3.2: the admin endpoint's answers to `HEAD` have no content either, so
+/// requests on one kept-alive connection stay in step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_have_no_content() {
+    let run = Running::start(Opts::default());
+    let mut s = connect(run.admin).await;
+    for (path, status) in [
+        ("/healthz", 200),
+        ("/readyz", 200),
+        ("/proxy.pac", 200),
+        ("/wpad.dat", 200),
+        ("/metrics", 200),
+        ("/nope", 404),
+    ] {
+        s.write_all(format!("HEAD {path} HTTP/1.1\r\nHost: admin\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let resp = read_response(&mut s, true).await;
+        assert_eq!(resp.status, status, "HEAD {path}");
+    }
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let resp = read_response(&mut s, false).await;
+    assert_eq!((resp.status, resp.text().as_str()), (200, "ok\n"));
+}
