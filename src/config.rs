@@ -155,6 +155,9 @@ pub struct LogConfig {
     pub spool_max_bytes: u64,
     pub on_spool_full: OnSpoolFull,
     pub fsync_interval: Duration,
+    /// A sink connection that acknowledges nothing this long while events are
+    /// outstanding is replaced, and what it did not acknowledge is sent again.
+    pub sink_stall_timeout: Duration,
     pub tunnel_open_events: bool,
     pub sinks: Vec<SinkConfig>,
 }
@@ -457,6 +460,7 @@ impl Checker<'_> {
             spool_max_bytes: l.spool_max_bytes,
             on_spool_full: l.on_spool_full,
             fsync_interval: l.fsync_interval.0,
+            sink_stall_timeout: l.sink_stall_timeout.0.max(Duration::from_millis(100)),
             tunnel_open_events: l.tunnel_open_events,
             sinks,
         })

@@ -43,4 +43,5 @@ pub mod reload;
 pub mod respond;
 pub mod rules;
 pub mod state;
+pub mod sys;
 pub mod tls;

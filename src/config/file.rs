@@ -311,6 +311,7 @@ pub struct Log {
     pub spool_max_bytes: u64,
     pub on_spool_full: OnSpoolFull,
     pub fsync_interval: Dur,
+    pub sink_stall_timeout: Dur,
     pub tunnel_open_events: bool,
     pub sink: Vec<Spanned<Sink>>,
 }
@@ -322,6 +323,7 @@ impl Default for Log {
             spool_max_bytes: 1 << 30,
             on_spool_full: OnSpoolFull::RefuseNewConnections,
             fsync_interval: Dur::secs(1),
+            sink_stall_timeout: Dur::secs(30),
             tunnel_open_events: false,
             sink: Vec::new(),
         }
@@ -352,6 +354,9 @@ pub enum Transport {
     Tcp,
     Tls,
     Udp,
+    /// RELP, rsyslog's Reliable Event Logging Protocol: the collector acknowledges
+    /// each event.
+    Relp,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -44,25 +44,30 @@ impl EventLog {
         let (stop, stop_rx) = watch::channel(false);
         let mut delivered = Vec::new();
         let mut pending = Vec::new();
-        let mut tasks = Vec::new();
-        for s in &cfg.sinks {
-            let reader = spool.reader(&s.name);
+        let mut runners = Vec::new();
+        // Every sink's reader is registered before any sink starts: a segment is removed
+        // only once every configured sink has passed it, whatever their order, speed or
+        // start-up time.
+        let readers: Vec<_> = cfg.sinks.iter().map(|s| spool.reader(&s.name)).collect();
+        for (s, reader) in cfg.sinks.iter().zip(readers) {
             let (tx, rx) = watch::channel(reader.position());
             delivered.push((s.name.clone(), rx));
             let backlog = Arc::new(AtomicI64::new(i64::try_from(reader.backlog()).unwrap_or(i64::MAX)));
             pending.push(backlog.clone());
             let runner = Runner {
                 name: s.name.clone(),
-                transport: transport(s, reopen_rx.clone())?,
+                transport: transport(s, reopen_rx.clone(), cfg.sink_stall_timeout)?,
                 reader,
                 metrics: metrics.clone(),
                 dead_letter: cfg.spool_dir.join("dead-letter.jsonl"),
+                stall: cfg.sink_stall_timeout,
                 stop: stop_rx.clone(),
                 delivered: tx,
                 pending: backlog,
             };
-            tasks.push(tokio::spawn(runner.run()));
+            runners.push(runner);
         }
+        let tasks = runners.into_iter().map(|r| tokio::spawn(r.run())).collect();
         metrics
             .spool_bytes
             .set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
@@ -163,7 +168,7 @@ impl EventLog {
 }
 
 /// Builds a sink's transport from its configuration.
-fn transport(s: &SinkConfig, reopen: watch::Receiver<u64>) -> io::Result<Transport> {
+fn transport(s: &SinkConfig, reopen: watch::Receiver<u64>, stall: Duration) -> io::Result<Transport> {
     Ok(match s.kind {
         SinkType::Stdout => Transport::File(Lines::stdout(s.format, s.facility)),
         SinkType::File => {
@@ -178,7 +183,14 @@ fn transport(s: &SinkConfig, reopen: watch::Receiver<u64>) -> io::Result<Transpo
                 .address
                 .clone()
                 .ok_or_else(|| io::Error::other("syslog sink without address"))?;
-            Transport::Syslog(Syslog::new(address, s.transport, s.format, s.facility, s.tls.clone()))
+            Transport::Syslog(Syslog::new(
+                address,
+                s.transport,
+                s.format,
+                s.facility,
+                s.tls.clone(),
+                stall,
+            ))
         }
         SinkType::Http => {
             let url = s

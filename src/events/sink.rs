@@ -5,8 +5,10 @@
 
 pub mod file;
 pub mod http;
+pub mod stream;
 pub mod syslog;
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +19,16 @@ use tokio::sync::watch;
 use super::spool::{Position, Reader};
 use super::Record;
 use crate::metrics::Metrics;
+
+/// What sending a batch achieved.
+#[derive(Debug)]
+pub enum Sent {
+    /// Delivered now (a file written, an HTTP 2xx, a UDP datagram sent).
+    Delivered,
+    /// Handed to a connection: delivered once [`Transport::acknowledged`] reaches
+    /// `mark`. `poison` are events that could not be encoded (never sent).
+    Pending { mark: u64, poison: Vec<usize> },
+}
 
 /// Why a batch was not delivered.
 #[derive(Debug)]
@@ -37,24 +49,26 @@ pub enum Transport {
 }
 
 impl Transport {
-    async fn send(&mut self, events: &[Record]) -> Result<(), SendError> {
+    async fn send(&mut self, events: &[Record]) -> Result<Sent, SendError> {
         match self {
-            Transport::File(t) => t.send(events),
+            Transport::File(t) => t.send(events).map(|()| Sent::Delivered),
             Transport::Syslog(t) => t.send(events).await,
-            Transport::Http(t) => t.send(events).await,
+            Transport::Http(t) => t.send(events).await.map(|()| Sent::Delivered),
         }
     }
 
-    /// Stream transports whose writes cannot be confirmed (syslog over TCP or TLS)
-    /// acknowledge a batch only once the connection is seen alive a moment later.
-    fn confirms_late(&self) -> bool {
-        matches!(self, Transport::Syslog(s) if s.is_stream())
+    /// How far the receiver has acknowledged what [`Sent::Pending`] handed over.
+    async fn acknowledged(&mut self) -> Result<u64, String> {
+        match self {
+            Transport::Syslog(t) => t.acknowledged().await,
+            Transport::File(_) | Transport::Http(_) => Ok(u64::MAX),
+        }
     }
 
-    async fn alive(&mut self) -> bool {
-        match self {
-            Transport::Syslog(s) => s.alive().await,
-            _ => true,
+    /// Gives up the connection (stalled): the next send starts a new one.
+    fn reset(&mut self) {
+        if let Transport::Syslog(t) = self {
+            t.reset();
         }
     }
 
@@ -80,10 +94,42 @@ impl Transport {
 
 const GATHER: Duration = Duration::from_millis(5);
 
-/// How long a stream write must stand before its batch counts as delivered.
-const CONFIRM_AFTER: Duration = Duration::from_millis(250);
+/// How often acknowledgements are looked at while batches are outstanding.
+const ACK_POLL: Duration = Duration::from_millis(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Batches handed to a connection and not yet acknowledged, oldest first.
+#[derive(Debug, Default)]
+struct InFlight {
+    /// (mark, spool position after the batch, events in it).
+    batches: VecDeque<(u64, Position, u64)>,
+    /// The highest mark acknowledged so far on this connection, and when it moved.
+    seen: u64,
+    moved: Option<Instant>,
+}
+
+impl InFlight {
+    fn push(&mut self, mark: u64, end: Position, n: u64) {
+        if self.batches.is_empty() {
+            self.moved = Some(Instant::now());
+        }
+        self.batches.push_back((mark, end, n));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    fn events(&self) -> u64 {
+        self.batches.iter().map(|b| b.2).sum()
+    }
+
+    /// Forgets everything (the connection is gone: it is all sent again).
+    fn clear(&mut self) {
+        *self = InFlight::default();
+    }
+}
 
 /// One running sink.
 #[derive(Debug)]
@@ -93,6 +139,9 @@ pub struct Runner {
     pub reader: Reader,
     pub metrics: Arc<Metrics>,
     pub dead_letter: PathBuf,
+    /// A connection that acknowledges nothing this long while events are outstanding
+    /// is replaced (`[log] sink_stall_timeout`).
+    pub stall: Duration,
     /// Turns true when the process stops: deliver what can be delivered, then return.
     pub stop: watch::Receiver<bool>,
     /// Published position up to which this sink has delivered (for `flush`).
@@ -103,34 +152,33 @@ pub struct Runner {
 
 impl Runner {
     /// Delivers from the spool until told to stop (and caught up, or failing).
+    ///
+    /// At least once: the spool cursor moves only past events the receiver has (for
+    /// stream transports, acknowledged at the TCP level); after any failure, or a
+    /// connection that stalls, everything not acknowledged is sent again.
     pub async fn run(mut self) {
-        let label = self.metrics.sink(&self.name);
         let (max_events, max_bytes, linger) = self.transport.batch();
         let gather = self.transport.gather();
         let mut acked = self.reader.position();
-        let mut unconfirmed: Option<(Position, Instant, u64)> = None;
+        let mut flight = InFlight::default();
         let mut backoff = BACKOFF_MIN;
         loop {
-            if let Some((end, at, n)) = unconfirmed {
-                if at.elapsed() >= CONFIRM_AFTER {
-                    if self.transport.alive().await {
-                        self.ack(end, n);
-                        acked = end;
-                    } else {
-                        tracing::warn!(sink = %self.name, "connection lost after a write: sending again");
-                        self.reader.seek(acked);
+            let stopping = *self.stop.borrow();
+            if !flight.is_empty() {
+                if let Err(why) = self.confirm(&mut flight, &mut acked).await {
+                    if self.failed(&why, &mut flight, acked, &mut backoff, stopping).await {
+                        return;
                     }
-                    unconfirmed = None;
+                    continue;
                 }
             }
-            let stopping = *self.stop.borrow();
             let mut batch = if stopping {
                 self.reader.read_available(max_events, max_bytes)
             } else {
-                let idle = if unconfirmed.is_some() {
-                    CONFIRM_AFTER
-                } else {
+                let idle = if flight.is_empty() {
                     Duration::from_secs(1)
+                } else {
+                    ACK_POLL
                 };
                 tokio::select! {
                     b = self.reader.next_batch(max_events, max_bytes, idle) => b,
@@ -145,15 +193,14 @@ impl Runner {
                 self.reader.gather(&mut batch, max_events, max_bytes, gather).await;
             }
             if batch.records.is_empty() {
-                if stopping && unconfirmed.is_none() {
-                    self.reader.save();
-                    return;
-                }
-                if stopping {
-                    tokio::time::sleep(CONFIRM_AFTER).await;
-                } else if unconfirmed.is_none() {
+                if flight.is_empty() {
                     // Idle: make the cursor file current.
                     self.reader.save();
+                    if stopping {
+                        return;
+                    }
+                } else if stopping {
+                    tokio::time::sleep(ACK_POLL).await;
                 }
                 continue;
             }
@@ -171,19 +218,19 @@ impl Runner {
                 .collect();
             let n = events.len() as u64;
             match self.transport.send(&events).await {
-                Ok(()) if self.transport.confirms_late() => {
-                    // Confirmed together once the connection is seen alive
-                    // CONFIRM_AFTER after the first unconfirmed write.
-                    unconfirmed = Some(match unconfirmed {
-                        Some((_, at, m)) => (batch.end, at, m + n),
-                        None => (batch.end, Instant::now(), n),
-                    });
-                    self.reader.seek(batch.end);
-                    backoff = BACKOFF_MIN;
-                }
-                Ok(()) => {
+                Ok(Sent::Delivered) => {
                     self.ack(batch.end, n);
                     acked = batch.end;
+                    backoff = BACKOFF_MIN;
+                }
+                Ok(Sent::Pending { mark, poison }) => {
+                    if !poison.is_empty() {
+                        self.dead_letter(&events, &poison, "cannot encode");
+                        self.pending
+                            .fetch_sub(poison.len() as i64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    flight.push(mark, batch.end, n - poison.len() as u64);
+                    self.reader.seek(batch.end);
                     backoff = BACKOFF_MIN;
                 }
                 Err(SendError::Poison(bad, why)) => {
@@ -195,22 +242,69 @@ impl Runner {
                     backoff = BACKOFF_MIN;
                 }
                 Err(SendError::Retry(why)) => {
-                    self.metrics.sink_errors.get_or_create(&label).inc();
-                    tracing::warn!(sink = %self.name, error = %why, retry_in = ?backoff, "delivery failed; events wait in the spool");
-                    self.reader.seek(acked);
-                    unconfirmed = None;
-                    if stopping {
-                        self.reader.save();
+                    if self.failed(&why, &mut flight, acked, &mut backoff, stopping).await {
                         return;
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.stop.changed() => {}
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
         }
+    }
+
+    /// Acknowledges every outstanding batch the receiver has acknowledged.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed, or acknowledged nothing for `stall` while batches were
+    /// outstanding.
+    async fn confirm(&mut self, flight: &mut InFlight, acked: &mut Position) -> Result<(), String> {
+        let mark = self.transport.acknowledged().await?;
+        if mark > flight.seen {
+            flight.seen = mark;
+            flight.moved = Some(Instant::now());
+        }
+        while let Some(&(m, end, n)) = flight.batches.front() {
+            if m > mark {
+                break;
+            }
+            flight.batches.pop_front();
+            self.ack(end, n);
+            *acked = end;
+        }
+        if !flight.is_empty() && flight.moved.is_some_and(|at| at.elapsed() >= self.stall) {
+            self.transport.reset();
+            return Err(format!("the collector acknowledged nothing for {:?}", self.stall));
+        }
+        Ok(())
+    }
+
+    /// A failed delivery: counts it, rewinds to the last acknowledged event (everything
+    /// after it is sent again), and backs off. Returns true when the runner should end
+    /// (the process is stopping).
+    async fn failed(
+        &mut self,
+        why: &str,
+        flight: &mut InFlight,
+        acked: Position,
+        backoff: &mut Duration,
+        stopping: bool,
+    ) -> bool {
+        let label = self.metrics.sink(&self.name);
+        self.metrics.sink_errors.get_or_create(&label).inc();
+        let resend = flight.events();
+        tracing::warn!(sink = %self.name, error = %why, unacknowledged = resend, retry_in = ?*backoff, "delivery failed; events wait in the spool and are sent again");
+        self.transport.reset();
+        self.reader.seek(acked);
+        flight.clear();
+        if stopping {
+            self.reader.save();
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(*backoff) => {}
+            _ = self.stop.changed() => {}
+        }
+        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+        false
     }
 
     fn ack(&mut self, end: Position, n: u64) {

@@ -1,27 +1,23 @@
 //! Syslog: RFC 5424 messages over TCP or TLS (RFC 5425) with RFC 6587 octet counting
 //! (`LEN SP MSG`), or over UDP (RFC 5426), one message per datagram, cut at
 //! [`MAX_DATAGRAM`] bytes on a character boundary. The connection is made on first use
-//! and again after any failure.
+//! and again after any failure. Over TCP and TLS an event is delivered once the
+//! collector's TCP stack has acknowledged every byte of it ([`super::stream`]); UDP is
+//! best effort.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
-use tokio_rustls::TlsConnector;
+use tokio::net::UdpSocket;
 
-use super::SendError;
+use super::stream::{resolve, Conn};
+use super::{SendError, Sent};
 use crate::config::{Format, Transport as Kind};
 use crate::events::format::{self, rfc5424};
 use crate::events::Record;
 
 /// Largest UDP message sent.
 pub const MAX_DATAGRAM: usize = 8192;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + std::fmt::Debug {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + std::fmt::Debug> Stream for T {}
 
 /// A syslog sink's transport.
 #[derive(Debug)]
@@ -31,7 +27,9 @@ pub struct Syslog {
     format: Format,
     facility: u8,
     tls: Option<Arc<rustls::ClientConfig>>,
-    stream: Option<Box<dyn Stream>>,
+    /// How long a write may wait for the collector to take bytes.
+    stall: Duration,
+    conn: Option<Conn>,
     udp: Option<UdpSocket>,
     buf: Vec<u8>,
     msg: Vec<u8>,
@@ -44,6 +42,7 @@ impl Syslog {
         format: Format,
         facility: u8,
         tls: Option<Arc<rustls::ClientConfig>>,
+        stall: Duration,
     ) -> Syslog {
         Syslog {
             address,
@@ -51,15 +50,12 @@ impl Syslog {
             format,
             facility,
             tls,
-            stream: None,
+            stall,
+            conn: None,
             udp: None,
             buf: Vec::new(),
             msg: Vec::new(),
         }
-    }
-
-    pub fn is_stream(&self) -> bool {
-        self.kind != Kind::Udp
     }
 
     /// The message for one event: RFC 5424 carrying ECS JSON (`rfc5424`) or CEF
@@ -72,15 +68,20 @@ impl Syslog {
         format::message(self.format, r, self.facility, &mut self.msg)
     }
 
-    pub async fn send(&mut self, records: &[Record]) -> Result<(), SendError> {
+    /// Sends a batch. Over TCP and TLS the batch is only handed to the connection: it
+    /// is delivered once [`Syslog::acknowledged`] reaches the returned mark. A
+    /// connection that failed since the last call is never silently replaced here (its
+    /// unacknowledged events must be sent again first): the call fails, and the next
+    /// one connects anew.
+    pub async fn send(&mut self, records: &[Record]) -> Result<Sent, SendError> {
         if self.kind == Kind::Udp {
             return self.send_udp(records).await;
         }
         self.buf.clear();
-        let mut bad = Vec::new();
+        let mut poison = Vec::new();
         for (i, r) in records.iter().enumerate() {
             if self.encode(r).is_err() {
-                bad.push(i);
+                poison.push(i);
                 continue;
             }
             self.buf
@@ -88,34 +89,45 @@ impl Syslog {
             self.buf.push(b' ');
             self.buf.extend_from_slice(&self.msg);
         }
-        if self.stream.is_some() && !self.alive().await {
-            self.stream = None;
-        }
-        if self.stream.is_none() {
-            self.stream = Some(self.connect().await.map_err(SendError::Retry)?);
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            return Err(SendError::Retry("not connected".into()));
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(
+                Conn::connect(&self.address, self.tls.as_ref())
+                    .await
+                    .map_err(SendError::Retry)?,
+            ),
         };
-        let write = async {
-            stream.write_all(&self.buf).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-            Ok(Ok(())) if bad.is_empty() => Ok(()),
-            Ok(Ok(())) => Err(SendError::Poison(bad, "cannot encode".into())),
-            Ok(Err(e)) => {
-                self.stream = None;
+        match conn.write(&self.buf, self.stall).await {
+            Ok(mark) => Ok(Sent::Pending { mark, poison }),
+            Err(e) => {
+                self.conn = None;
                 Err(SendError::Retry(format!("{}: {e}", self.address)))
-            }
-            Err(_) => {
-                self.stream = None;
-                Err(SendError::Retry(format!("{}: write timed out", self.address)))
             }
         }
     }
 
-    async fn send_udp(&mut self, records: &[Record]) -> Result<(), SendError> {
+    /// The stream offset the collector has acknowledged on the current connection.
+    ///
+    /// # Errors
+    ///
+    /// The connection is gone (closed, reset, or never made); it is dropped.
+    pub async fn acknowledged(&mut self) -> Result<u64, String> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(format!("{}: not connected", self.address));
+        };
+        conn.acknowledged().await.map_err(|e| {
+            self.conn = None;
+            format!("{}: {e}", self.address)
+        })
+    }
+
+    /// Drops the connection (a stalled collector): the next send connects anew.
+    pub fn reset(&mut self) {
+        self.conn = None;
+    }
+
+    /// UDP is best effort: a datagram sent counts as delivered.
+    async fn send_udp(&mut self, records: &[Record]) -> Result<Sent, SendError> {
         if self.udp.is_none() {
             let target = resolve(&self.address).await.map_err(SendError::Retry)?;
             let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
@@ -138,62 +150,6 @@ impl Syslog {
                 return Err(SendError::Retry(format!("{}: {err}", self.address)));
             }
         }
-        Ok(())
+        Ok(Sent::Delivered)
     }
-
-    /// True when the connection has not been closed by the collector (a collector
-    /// never sends data, so anything readable is an end of stream or an error).
-    pub async fn alive(&mut self) -> bool {
-        let Some(stream) = self.stream.as_mut() else {
-            return false;
-        };
-        let mut probe = [0u8; 64];
-        match tokio::time::timeout(Duration::ZERO, stream.read(&mut probe)).await {
-            Err(_) => true,
-            Ok(Ok(n)) if n > 0 => true,
-            Ok(_) => {
-                self.stream = None;
-                false
-            }
-        }
-    }
-
-    async fn connect(&self) -> Result<Box<dyn Stream>, String> {
-        let addr = resolve(&self.address).await?;
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("{}: connect timed out", self.address))?
-            .map_err(|e| format!("{}: {e}", self.address))?;
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => Ok(Box::new(tcp)),
-            Some(cfg) => {
-                let host = host_part(&self.address);
-                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                    .map_err(|e| format!("{}: {e}", self.address))?;
-                let tls = tokio::time::timeout(CONNECT_TIMEOUT, TlsConnector::from(cfg.clone()).connect(name, tcp))
-                    .await
-                    .map_err(|_| format!("{}: TLS handshake timed out", self.address))?
-                    .map_err(|e| format!("{}: TLS: {e}", self.address))?;
-                Ok(Box::new(tls))
-            }
-        }
-    }
-}
-
-/// The host of `host:port` (IPv6 in brackets).
-pub fn host_part(address: &str) -> &str {
-    let host = match address.rsplit_once(':') {
-        Some((h, _)) => h,
-        None => address,
-    };
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
-async fn resolve(address: &str) -> Result<std::net::SocketAddr, String> {
-    tokio::net::lookup_host(address)
-        .await
-        .map_err(|e| format!("{address}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{address}: no address"))
 }
