@@ -29,12 +29,13 @@ pub(crate) fn rows(text: &str) -> Result<Vec<Row>, (usize, String)> {
         }
     }
     let mut out = Vec::new();
+    let mut lines = Lines::new(text);
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(1, |p| physical_line(text, p.byte()));
+            let line = e.position().map_or(1, |p| lines.of(p.byte()));
             (line, format!("malformed row: {}", e.kind_description()))
         })?;
-        let line = record.position().map_or(1, |p| physical_line(text, p.byte()));
+        let line = record.position().map_or(1, |p| lines.of(p.byte()));
         let get = |name: &str| -> Option<String> {
             let col = COLUMNS.iter().position(|c| *c == name)?;
             index[col].and_then(|i| record.get(i)).map(str::to_owned)
@@ -65,27 +66,50 @@ pub(crate) fn rows(text: &str) -> Result<Vec<Row>, (usize, String)> {
     Ok(out)
 }
 
-/// The physical line (from 1) on which byte `at` of `text` stands, whatever the line
-/// ends: CRLF (RFC 4180, as spreadsheet exports write), LF, or a lone CR. A record
-/// whose quoted fields span lines is on the line where it starts. (The csv crate's own
-/// line count is one short in CRLF files.)
-fn physical_line(text: &str, at: u64) -> usize {
-    let all = text.as_bytes();
-    let mut end = usize::try_from(at).map_or(all.len(), |at| at.min(all.len()));
-    // The csv crate may place a record after the CR of a CRLF, before its LF; no
-    // record starts with a line end (blank lines are skipped), so step over them.
-    while matches!(all.get(end), Some(b'\r' | b'\n')) {
-        end += 1;
-    }
-    let mut line = 1;
-    for (i, &b) in all[..end].iter().enumerate() {
-        match b {
-            b'\n' => line += 1,
-            b'\r' if all.get(i + 1) != Some(&b'\n') => line += 1,
-            _ => {}
+/// Physical line numbers (from 1) of byte offsets in `text`, whatever the line ends:
+/// CRLF (RFC 4180, as spreadsheet exports write), LF, or a lone CR. A record whose
+/// quoted fields span lines is on the line where it starts. (The csv crate's own line
+/// count is one short in CRLF files.) Offsets are asked in increasing order, so the
+/// whole file is counted once.
+struct Lines<'t> {
+    text: &'t [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Lines<'t> {
+        Lines {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
         }
     }
-    line
+
+    /// The line on which the record starting at byte `offset` stands.
+    fn of(&mut self, offset: u64) -> usize {
+        let all = self.text;
+        let mut end = usize::try_from(offset).map_or(all.len(), |o| o.min(all.len()));
+        // The csv crate may place a record after the CR of a CRLF, before its LF; no
+        // record starts with a line end (blank lines are skipped), so step over them.
+        while matches!(all.get(end), Some(b'\r' | b'\n')) {
+            end += 1;
+        }
+        if end < self.at {
+            // Out of order (not expected): count from the start.
+            self.at = 0;
+            self.line = 1;
+        }
+        for (i, &b) in all[self.at..end].iter().enumerate() {
+            match b {
+                b'\n' => self.line += 1,
+                b'\r' if all.get(self.at + i + 1) != Some(&b'\n') => self.line += 1,
+                _ => {}
+            }
+        }
+        self.at = end;
+        self.line
+    }
 }
 
 trait KindDescription {
