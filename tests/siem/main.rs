@@ -9,7 +9,9 @@
 mod support;
 
 mod collector;
+mod scripted;
 
+mod faults;
 mod http;
 mod spool;
 mod syslog;
