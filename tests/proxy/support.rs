@@ -443,6 +443,8 @@ pub struct Opts {
     pub overrides: Vec<(&'static str, &'static str)>,
     /// Extra `[[log.sink]]` tables (after the `events.jsonl` file sink).
     pub sinks: String,
+    /// Extra `[[log.sink]]` tables before the `events.jsonl` file sink.
+    pub sinks_before: String,
     /// Extra sections at the end of the file (`[pac]`, `[admin]` keys are separate).
     pub extra: String,
     /// Extra `[admin]` lines.
@@ -467,6 +469,7 @@ impl Default for Opts {
             names: Vec::new(),
             overrides: Vec::new(),
             sinks: String::new(),
+            sinks_before: String::new(),
             extra: String::new(),
             admin: String::new(),
             admin_listen: "127.0.0.1:1".into(),
@@ -589,7 +592,10 @@ contact = "Helpdesk <ext. 1234>"
 spool_dir = "spool"
 {log}
 
+{sinks_before}
+
 [[log.sink]]
+name = "file-1"
 type = "file"
 path = "events.jsonl"
 
@@ -607,6 +613,7 @@ path = "events.jsonl"
         log = opts.log,
         privacy = opts.privacy,
         sinks = opts.sinks,
+        sinks_before = opts.sinks_before,
         extra = opts.extra,
         admin = opts.admin,
         admin_listen = opts.admin_listen,

@@ -13,5 +13,6 @@ mod scripted;
 
 mod faults;
 mod http;
+mod restarts;
 mod spool;
 mod syslog;

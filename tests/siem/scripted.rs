@@ -40,9 +40,15 @@ const RCVBUF: usize = 4096;
 
 impl ScriptedCollector {
     pub async fn start(script: Vec<Behaviour>) -> ScriptedCollector {
+        Self::start_on(0, script).await
+    }
+
+    /// The same on a chosen loopback port (a collector that comes up late).
+    pub async fn start_on(port: u16, script: Vec<Behaviour>) -> ScriptedCollector {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
         socket.set_recv_buffer_size(RCVBUF as u32).unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.bind(format!("127.0.0.1:{port}").parse().unwrap()).unwrap();
         let listener: TcpListener = socket.listen(16).unwrap();
         let addr = listener.local_addr().unwrap();
         let ids = Arc::new(Mutex::new(Vec::new()));

@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::watch;
 
@@ -42,17 +42,14 @@ impl Lines {
     }
 
     /// A file sink; the file is created (with its directory) now, so a bad path fails
-    /// at start-up.
+    /// at start-up. A named pipe (FIFO) is opened on the first send instead, once a
+    /// reader is there: until then its events wait in the spool.
     pub fn file(path: PathBuf, format: Format, facility: u8, reopen: watch::Receiver<u64>) -> io::Result<Lines> {
-        let file = open(&path)?;
+        let file = if is_fifo(&path) { None } else { Some(open(&path)?) };
         Ok(Lines {
             format,
             facility,
-            target: Target::File {
-                path,
-                file: Some(file),
-                reopen,
-            },
+            target: Target::File { path, file, reopen },
             buf: Vec::new(),
         })
     }
@@ -100,7 +97,15 @@ impl Lines {
     }
 }
 
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
 fn open(path: &PathBuf) -> io::Result<File> {
+    if is_fifo(path) {
+        return open_fifo(path);
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -109,4 +114,24 @@ fn open(path: &PathBuf) -> io::Result<File> {
         .append(true)
         .open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// Opens a named pipe for writing without waiting for a reader: with none yet the open
+/// fails (`ENXIO`) and the send is tried again later. Once open, writes block as they
+/// would on a file (a line is never cut by a full pipe).
+#[cfg(target_os = "linux")]
+fn open_fifo(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: no reader yet ({e})", path.display())))?;
+    rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())?;
+    Ok(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_fifo(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).open(path)
 }
