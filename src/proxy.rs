@@ -182,15 +182,14 @@ async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, re
     let mut event = Event::new(reason.action(), peer);
     event.reason = Some(reason);
     let response = respond::refusal(reason, &event.id, respond::Answering::default());
+    let (privacy, observer) = (&snap.config.privacy, &snap.config.proxy.name);
     if reason == Reason::SpoolFull {
-        // Not spooled: the spool is what is full. The operator sees it in the logs and
-        // in slagboom_spool_bytes.
+        // Into the reserve kept for these events, so that each 503 is on record (past
+        // it, counted as dropped).
         tracing::warn!(peer = %peer, event.id = %event.id, "spool full: new connection refused");
+        shared.events.record_refusal(privacy, observer, event);
     } else {
-        shared
-            .events
-            .record(&snap.config.privacy, &snap.config.proxy.name, event)
-            .await;
+        shared.events.record(privacy, observer, event).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&response)).await;
 }

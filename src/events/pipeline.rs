@@ -85,21 +85,46 @@ impl EventLog {
     }
 
     /// Applies the privacy rules and appends the event to the spool. Returns once the
-    /// event is written (not yet delivered).
-    pub async fn record(&self, privacy: &PrivacyConfig, observer: &Arc<str>, mut event: Event) {
+    /// event is written (not yet delivered). An event the spool cannot take (the disk
+    /// failed) is logged and counted in `slagboom_events_dropped_total`; the spool then
+    /// refuses new connections until it can write again.
+    pub async fn record(&self, privacy: &PrivacyConfig, observer: &Arc<str>, event: Event) {
+        self.write(privacy, observer, event, false);
+    }
+
+    /// Records the event of a refusal that a full spool caused, in the reserve kept for
+    /// them (SPEC §8). Past the reserve it is counted as dropped. Returns true when the
+    /// event was written.
+    pub fn record_refusal(&self, privacy: &PrivacyConfig, observer: &Arc<str>, event: Event) -> bool {
+        self.write(privacy, observer, event, true)
+    }
+
+    fn write(&self, privacy: &PrivacyConfig, observer: &Arc<str>, mut event: Event, refusal: bool) -> bool {
         event.observer = observer.clone();
         let Some(event) = privacy::apply(privacy, event) else {
-            return;
+            return false;
         };
         let record = Record::from_event(&event).to_bytes();
-        if let Err(e) = self.inner.spool.append(&record) {
-            tracing::error!(event.id = %event.id, error = %e, "cannot write event to the spool");
-            return;
-        }
-        for p in &self.inner.pending {
-            p.fetch_add(1, Ordering::Relaxed);
+        let spool = &self.inner.spool;
+        let written = if refusal {
+            spool.append_refusal(&record)
+        } else {
+            spool.append(&record).map(|()| true)
+        };
+        let written = written.unwrap_or_else(|e| {
+            spool.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(event.id = %event.id, error = %e, "cannot write event to the spool: dropped");
+            false
+        });
+        if written {
+            for p in &self.inner.pending {
+                p.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if refusal {
+            tracing::warn!(event.id = %event.id, "spool full, reserve used up: refusal event dropped");
         }
         self.refresh_metrics();
+        written
     }
 
     /// True when the spool is full and `on_spool_full = "refuse-new-connections"`

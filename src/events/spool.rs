@@ -30,6 +30,8 @@ const CURSOR_SAVE: Duration = Duration::from_millis(200);
 /// Largest record accepted (an event is a few hundred bytes).
 const MAX_RECORD: u32 = 1 << 20;
 const HEADER: usize = 8;
+/// Largest reserve for refusal events.
+const RESERVE_MAX: u64 = 1 << 20;
 
 /// A place in the spool: segment number and byte offset in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -68,6 +70,12 @@ struct Segments {
 pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
+    /// The tail of `max_bytes` kept for the events of refusals a full spool causes
+    /// (1 MiB or 1 %, whichever is smaller).
+    reserve: u64,
+    /// True after a write failed (disk full, I/O error) and until one succeeds: the
+    /// spool counts as full.
+    failing: std::sync::atomic::AtomicBool,
     segment_bytes: u64,
     on_full: OnSpoolFull,
     active: Mutex<Active>,
@@ -118,6 +126,8 @@ impl Spool {
         Ok(Arc::new(Spool {
             dir: dir.to_path_buf(),
             max_bytes,
+            reserve: (max_bytes / 100).min(RESERVE_MAX),
+            failing: std::sync::atomic::AtomicBool::new(false),
             segment_bytes: (max_bytes / 8).clamp(4096, SEGMENT_BYTES),
             on_full,
             active: Mutex::new(Active {
@@ -156,29 +166,68 @@ impl Spool {
         self.on_full == OnSpoolFull::RefuseNewConnections && self.is_full()
     }
 
-    /// True when the spool has reached `spool_max_bytes`.
+    /// True when the spool has reached `spool_max_bytes` less the reserve for refusal
+    /// events, or when the last write to it failed.
     pub fn is_full(&self) -> bool {
-        self.bytes() >= self.max_bytes
+        self.failing.load(Ordering::Relaxed) || self.bytes() + self.reserve >= self.max_bytes
     }
 
     /// Appends one record with a single `write(2)`. With `drop-oldest`, the oldest
     /// segments are dropped (and counted) to make room; with `refuse-new-connections`
     /// the record is still written (it describes traffic already admitted) and
     /// [`Spool::is_full`] turns new connections away.
+    ///
+    /// # Errors
+    ///
+    /// The write failed (disk full, I/O error): the segment is cut back to its last
+    /// whole record, and the spool counts as full until a write succeeds again.
     pub fn append(&self, payload: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(payload.len()).ok().filter(|l| *l <= MAX_RECORD);
-        let len = len.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
         let size = (HEADER + payload.len()) as u64;
         if self.on_full == OnSpoolFull::DropOldest && self.bytes() + size > self.max_bytes {
             self.drop_oldest(size);
         }
+        self.write_record(payload)
+    }
+
+    /// Appends the event of a refusal that a full spool caused, into the reserve.
+    /// Returns false (and counts it dropped) when even the reserve is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`Spool::append`].
+    pub fn append_refusal(&self, payload: &[u8]) -> io::Result<bool> {
+        let size = (HEADER + payload.len()) as u64;
+        if self.bytes() + size > self.max_bytes {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(false);
+        }
+        self.write_record(payload).map(|()| true)
+    }
+
+    fn write_record(&self, payload: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(payload.len()).ok().filter(|l| *l <= MAX_RECORD);
+        let len = len.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
+        let size = (HEADER + payload.len()) as u64;
         let mut a = lock(&self.active);
         let a = &mut *a;
         a.scratch.clear();
         a.scratch.extend_from_slice(&len.to_le_bytes());
         a.scratch.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         a.scratch.extend_from_slice(payload);
-        a.file.write_all(&a.scratch)?;
+        if let Err(e) = a.file.write_all(&a.scratch) {
+            // Part of the record may be on disk: cut the segment back to its last whole
+            // record, so writer and readers agree on every offset when space returns.
+            if let Err(cut) = a.file.set_len(a.len) {
+                tracing::error!(segment = a.segment, error = %cut, "cannot cut the spool segment back");
+            }
+            if !self.failing.swap(true, Ordering::Relaxed) {
+                tracing::error!(error = %e, "spool write failed: refusing new connections until it works again");
+            }
+            return Err(e);
+        }
+        if self.failing.swap(false, Ordering::Relaxed) {
+            tracing::warn!("spool writes work again");
+        }
         a.len += size;
         a.dirty = true;
         self.bytes.fetch_add(size, Ordering::Relaxed);
@@ -194,7 +243,11 @@ impl Spool {
             offset: a.len,
         };
         if a.len >= self.segment_bytes {
-            self.roll(a)?;
+            // The record is written; a segment that cannot be started now is tried
+            // again after the next record.
+            if let Err(e) = self.roll(a) {
+                tracing::error!(error = %e, "cannot start a new spool segment");
+            }
         }
         self.notify.notify_waiters();
         Ok(())

@@ -14,46 +14,71 @@ fn dead_sink(dead: &DeadPort) -> String {
     )
 }
 
+/// Each 503 of a full spool is on record (SPEC §8): its event goes into the reserve
+/// kept for them, and once that is used up the rest are counted as dropped.
 #[tokio::test]
-async fn refuse_new_connections_answers_503_when_full() {
+async fn refuse_new_connections_answers_503_when_full_and_records_each_refusal() {
     let dead = DeadPort::new();
     let proxy = Proxy::start(Opts {
         sinks: dead_sink(&dead),
-        log: "spool_max_bytes = 32768\non_spool_full = \"refuse-new-connections\"".into(),
+        log: "spool_max_bytes = 262144\non_spool_full = \"refuse-new-connections\"".into(),
         ..Opts::default()
     })
     .await;
-    let mut refused = None;
-    for _ in 0..200 {
-        let mut s = connect(proxy.addr).await;
-        tokio::io::AsyncWriteExt::write_all(
-            &mut s,
-            b"CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n",
-        )
-        .await
-        .unwrap();
-        let resp = read_response(&mut s, false).await;
+    let request = "CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n";
+    let mut refused = Vec::new();
+    for _ in 0..3000 {
+        let resp = raw(proxy.addr, request).await;
         if resp.status == 503 {
-            refused = Some(resp);
+            refused.push(resp);
             break;
         }
         assert_eq!(resp.status, 407);
     }
-    let resp = refused.expect("the spool filled up and new connections were refused");
-    let id = resp.event_id();
-    assert_eq!(
-        resp.header("proxy-status").unwrap(),
-        format!("slagboom; error=proxy_internal_error; details=\"{id}\"")
+    assert!(
+        !refused.is_empty(),
+        "the spool filled up and new connections were refused"
     );
-    // Still refusing, and still alive.
-    let again = raw(
-        proxy.addr,
-        "CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n",
-    )
-    .await;
-    assert_eq!(again.status, 503);
-    let m = proxy.metrics.encode();
-    assert!(m.contains("slagboom_spool_bytes"), "{m}");
+    for _ in 0..20 {
+        let resp = raw(proxy.addr, request).await;
+        assert_eq!(resp.status, 503, "still refusing, and still alive");
+        refused.push(resp);
+    }
+    let first = refused[0].event_id();
+    assert_eq!(
+        refused[0].header("proxy-status").unwrap(),
+        format!("slagboom; error=proxy_internal_error; details=\"{first}\"")
+    );
+    // The file sink delivers: every refusal is there or counted as dropped.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let (on_record, dropped) = loop {
+        let ids: std::collections::HashSet<String> = proxy
+            .events()
+            .await
+            .iter()
+            .filter(|e| e["event"]["reason"] == "spool_full")
+            .map(|e| e["event"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        let on_record = refused.iter().filter(|r| ids.contains(&r.event_id())).count();
+        let m = proxy.metrics.encode();
+        let dropped: usize = m
+            .lines()
+            .find_map(|l| l.strip_prefix("slagboom_events_dropped_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if on_record + dropped >= refused.len() || tokio::time::Instant::now() >= deadline {
+            break (on_record, dropped);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        on_record + dropped,
+        refused.len(),
+        "{on_record} on record, {dropped} dropped"
+    );
+    assert!(on_record >= 3, "the reserve (1 % of 256 KiB) held {on_record} refusals");
+    let e = proxy.event(&first).await;
+    assert_eq!(e["event"]["action"], "refused");
 }
 
 #[tokio::test]

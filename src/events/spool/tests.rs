@@ -218,3 +218,63 @@ fn a_reader_keeps_up_with_a_concurrent_writer() {
     assert_eq!(got, payloads(20_000));
     assert_eq!(spool.stats.corrupt.load(Ordering::Relaxed), 0);
 }
+
+/// SPEC §8: the tail of `spool_max_bytes` (1 MiB or 1 %) is kept for the events of the
+/// refusals a full spool causes; past it they are counted as dropped.
+#[test]
+fn refusal_events_go_into_the_reserve_then_count_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = 200 * 1024;
+    let spool = Spool::open(dir.path(), max, OnSpoolFull::RefuseNewConnections).unwrap();
+    let mut r = spool.reader("down");
+    let big = vec![b'x'; 500];
+    while !spool.is_full() {
+        spool.append(&big).unwrap();
+    }
+    let full_at = spool.bytes();
+    assert!(
+        full_at + max / 100 >= max && full_at < max,
+        "full {} below the limit",
+        max - full_at
+    );
+    let mut kept = 0;
+    while spool.append_refusal(&big).unwrap() {
+        kept += 1;
+    }
+    assert!(kept >= 3, "the 2 KiB reserve holds {kept} refusals of 508 bytes");
+    assert!(spool.bytes() <= max);
+    assert_eq!(spool.stats.dropped.load(Ordering::Relaxed), 1);
+    assert!(!spool.append_refusal(&big).unwrap());
+    assert_eq!(spool.stats.dropped.load(Ordering::Relaxed), 2);
+    // Admitted traffic is still written, past the limit: its event describes traffic
+    // that already passed.
+    spool.append(&big).unwrap();
+    assert!(spool.bytes() > max);
+    let got = read_all(&mut r);
+    assert_eq!(got.len() as u64, spool.stats.appended.load(Ordering::Relaxed));
+}
+
+/// A write that fails (here into `/dev/full`, which answers ENOSPC) leaves the spool
+/// counting as full; the next write that works clears it, and readers never see a
+/// torn record.
+#[test]
+fn a_failed_write_counts_as_full_until_a_write_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 1 << 30, OnSpoolFull::RefuseNewConnections).unwrap();
+    let mut r = spool.reader("s");
+    spool.append(b"one").unwrap();
+    let real = {
+        let mut a = lock(&spool.active);
+        let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
+        std::mem::replace(&mut a.file, full)
+    };
+    let err = spool.append(b"two").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(28), "ENOSPC: {err}");
+    assert!(spool.is_full() && spool.refuses_new());
+    assert_eq!(spool.end().offset, 11, "the failed record is not committed");
+    lock(&spool.active).file = real;
+    spool.append(b"three").unwrap();
+    assert!(!spool.is_full());
+    assert_eq!(read_all(&mut r), vec![b"one".to_vec(), b"three".to_vec()]);
+    assert_eq!(spool.stats.corrupt.load(Ordering::Relaxed), 0);
+}
