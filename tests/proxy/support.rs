@@ -217,7 +217,7 @@ impl Drop for HttpOrigin {
     }
 }
 
-/// Set in a test's second run, inside the network namespace [`ran_in_own_netns`] made.
+/// Set in a test's second run, inside the namespace [`ran_unshared`] made.
 const INSIDE_NETNS: &str = "SLAGBOOM_TEST_INSIDE_NETNS";
 
 /// Runs the test `name` (its path in this binary, e.g. `dns::some_test`) again in a
@@ -226,13 +226,27 @@ const INSIDE_NETNS: &str = "SLAGBOOM_TEST_INSIDE_NETNS";
 /// returns true in the first run once the second has passed, and fails the test when it
 /// failed. The namespace ends with the process that made it, whatever happens.
 pub async fn ran_in_own_netns(name: &str) -> bool {
+    if ran_unshared(name, &["--net"]).await {
+        return true;
+    }
+    netns_cmd(&["ip", "link", "set", "lo", "up"]);
+    false
+}
+
+/// The same with a mount namespace of its own (`unshare --mount`, mounts private):
+/// what the test mounts there is gone when it ends.
+pub async fn ran_in_own_mountns(name: &str) -> bool {
+    ran_unshared(name, &["--mount", "--propagation", "private"]).await
+}
+
+async fn ran_unshared(name: &str, namespaces: &[&str]) -> bool {
     if std::env::var_os(INSIDE_NETNS).is_some() {
-        netns_cmd(&["ip", "link", "set", "lo", "up"]);
         return false;
     }
     let exe = std::env::current_exe().unwrap();
     let mut child = tokio::process::Command::new("unshare")
-        .args(["--net", "--map-root-user", "--"])
+        .args(namespaces)
+        .args(["--map-root-user", "--"])
         .arg(exe)
         .args([name, "--exact", "--nocapture"])
         .env(INSIDE_NETNS, "1")
@@ -240,14 +254,15 @@ pub async fn ran_in_own_netns(name: &str) -> bool {
         .kill_on_drop(true)
         .spawn()
         .expect("unshare (util-linux) runs");
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
         .await
-        .expect("the test inside the network namespace finishes in 60 s (killed otherwise)")
+        .expect("the test inside its namespace finishes in 120 s (killed otherwise)")
         .unwrap();
     assert!(
         status.success(),
-        "the test inside the network namespace failed ({status}); it needs root or \
-         unprivileged user namespaces for `unshare --net --map-root-user`"
+        "the test inside its namespace failed ({status}); it needs root or unprivileged \
+         user namespaces for `unshare {} --map-root-user`",
+        namespaces.join(" ")
     );
     true
 }
@@ -437,6 +452,8 @@ pub struct Opts {
     pub privacy: String,
     /// Extra `[log]` lines.
     pub log: String,
+    /// `[log] spool_dir` (default `spool`, beside the configuration).
+    pub spool_dir: String,
     /// Hosts mapped to 127.0.0.1 besides the defaults.
     pub names: Vec<String>,
     /// Hosts mapped to other addresses: (name, address).
@@ -466,6 +483,7 @@ impl Default for Opts {
             unknown_device: "deny",
             privacy: "allowed_detail = \"host\"".into(),
             log: String::new(),
+            spool_dir: "spool".into(),
             names: Vec::new(),
             overrides: Vec::new(),
             sinks: String::new(),
@@ -589,7 +607,7 @@ reference = "past"
 contact = "Helpdesk <ext. 1234>"
 
 [log]
-spool_dir = "spool"
+spool_dir = "{spool_dir}"
 {log}
 
 {sinks_before}
@@ -611,6 +629,7 @@ path = "events.jsonl"
         limits = opts.limits,
         unknown = opts.unknown_device,
         log = opts.log,
+        spool_dir = opts.spool_dir,
         privacy = opts.privacy,
         sinks = opts.sinks,
         sinks_before = opts.sinks_before,

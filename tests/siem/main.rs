@@ -9,6 +9,7 @@
 mod support;
 
 mod collector;
+mod disk_full;
 mod scripted;
 
 mod faults;
