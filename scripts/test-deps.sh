@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite exercises for real, when they are missing:
-# rsyslog and its TLS driver (rsyslog-gnutls), the PAC engine libpacparser
+# rsyslog, its TLS driver (rsyslog-gnutls) and RELP input (rsyslog-relp), the PAC engine libpacparser
 # (python3-pacparser), the Prometheus text parser (python3-prometheus-client),
 # docker-compose (to validate docker-compose.yml) and Chromium (driven headless through
 # the PAC file), and iproute2 and util-linux's unshare (a network namespace of the
@@ -11,6 +11,7 @@ set -euo pipefail
 need=()
 [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 compgen -G "/usr/lib/*/rsyslog/lmnsd_gtls.so" >/dev/null || need+=(rsyslog-gnutls)
+compgen -G "/usr/lib/*/rsyslog/imrelp.so" >/dev/null || need+=(rsyslog-relp)
 /usr/bin/python3 -c 'import pacparser' 2>/dev/null || need+=(python3-pacparser)
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)

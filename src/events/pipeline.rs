@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::sink::{self, file::Lines, http::Http, syslog::Syslog, Runner, Transport};
+use super::sink::{self, file::Lines, http::Http, relp::Relp, syslog::Syslog, Runner, Transport};
 use super::spool::{Position, Spool};
 use super::{privacy, Event, Record};
 use crate::config::{LogConfig, PrivacyConfig, SinkConfig, SinkType};
@@ -208,6 +208,9 @@ fn transport(s: &SinkConfig, reopen: watch::Receiver<u64>, stall: Duration) -> i
                 .address
                 .clone()
                 .ok_or_else(|| io::Error::other("syslog sink without address"))?;
+            if s.transport == crate::config::Transport::Relp {
+                return Ok(Transport::Relp(Relp::new(address, s.format, s.facility, stall)));
+            }
             Transport::Syslog(Syslog::new(
                 address,
                 s.transport,

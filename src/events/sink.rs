@@ -5,6 +5,7 @@
 
 pub mod file;
 pub mod http;
+pub mod relp;
 pub mod stream;
 pub mod syslog;
 
@@ -45,6 +46,7 @@ pub enum SendError {
 pub enum Transport {
     File(file::Lines),
     Syslog(syslog::Syslog),
+    Relp(relp::Relp),
     Http(http::Http),
 }
 
@@ -53,6 +55,7 @@ impl Transport {
         match self {
             Transport::File(t) => t.send(events).map(|()| Sent::Delivered),
             Transport::Syslog(t) => t.send(events).await,
+            Transport::Relp(t) => t.send(events).await,
             Transport::Http(t) => t.send(events).await.map(|()| Sent::Delivered),
         }
     }
@@ -61,14 +64,17 @@ impl Transport {
     async fn acknowledged(&mut self) -> Result<u64, String> {
         match self {
             Transport::Syslog(t) => t.acknowledged().await,
+            Transport::Relp(t) => t.acknowledged().await,
             Transport::File(_) | Transport::Http(_) => Ok(u64::MAX),
         }
     }
 
     /// Gives up the connection (stalled): the next send starts a new one.
     fn reset(&mut self) {
-        if let Transport::Syslog(t) = self {
-            t.reset();
+        match self {
+            Transport::Syslog(t) => t.reset(),
+            Transport::Relp(t) => t.reset(),
+            Transport::File(_) | Transport::Http(_) => {}
         }
     }
 

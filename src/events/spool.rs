@@ -332,6 +332,7 @@ impl Spool {
             spool: self.clone(),
             name: name.to_owned(),
             pos,
+            acked: pos,
             saved: std::time::Instant::now(),
             saved_pos: pos,
             open: None,
@@ -394,7 +395,10 @@ fn count_records(path: &Path) -> u64 {
 pub struct Reader {
     spool: Arc<Spool>,
     name: String,
+    /// Where the next read starts (past batches sent and not yet acknowledged).
     pos: Position,
+    /// Everything before this is delivered.
+    acked: Position,
     /// When and where the cursor file was last written.
     saved: std::time::Instant,
     saved_pos: Position,
@@ -544,11 +548,13 @@ impl Reader {
         batch.end = pos;
     }
 
-    /// Marks everything before `end` delivered. The cursor file is written at most
-    /// every [`CURSOR_SAVE`] (and by [`Reader::save`]): a crash in between means a few
-    /// duplicates, never a loss.
+    /// Marks everything before `end` delivered. The read position moves there too
+    /// unless reading is already further on (batches sent and not yet acknowledged).
+    /// The cursor file is written at most every [`CURSOR_SAVE`] (and by
+    /// [`Reader::save`]): a crash in between means a few duplicates, never a loss.
     pub fn ack(&mut self, end: Position) {
-        self.pos = end;
+        self.acked = end;
+        self.pos = self.pos.max(end);
         let persist = self.saved.elapsed() >= CURSOR_SAVE;
         if persist {
             self.saved = std::time::Instant::now();
@@ -561,12 +567,12 @@ impl Reader {
 
     /// Writes the cursor file now if it is behind (when idle, and at shutdown).
     pub fn save(&mut self) {
-        if self.saved_pos == self.pos {
+        if self.saved_pos == self.acked {
             return;
         }
         self.saved = std::time::Instant::now();
-        self.saved_pos = self.pos;
-        if let Err(e) = self.spool.ack(&self.name, self.pos, true) {
+        self.saved_pos = self.acked;
+        if let Err(e) = self.spool.ack(&self.name, self.acked, true) {
             tracing::error!(sink = %self.name, error = %e, "cannot save spool cursor");
         }
     }
@@ -597,7 +603,8 @@ impl Reader {
         total
     }
 
-    /// Moves past records without delivering them.
+    /// Moves the read position (past a batch sent and not yet acknowledged, or back
+    /// to the last acknowledged one to send again), without delivering anything.
     pub fn seek(&mut self, pos: Position) {
         self.pos = pos;
     }

@@ -52,15 +52,21 @@ pub struct Rsyslog {
 impl Rsyslog {
     /// Plain TCP (`imtcp`, octet counting detected).
     pub fn tcp(dir: &Path, port: u16) -> Rsyslog {
-        Self::start(dir, port, None)
+        Self::start(dir, port, None, false)
     }
 
     /// TLS through the gtls driver with the test PKI's server certificate.
     pub fn tls(dir: &Path, port: u16, pki: &Pki) -> Rsyslog {
-        Self::start(dir, port, Some(pki))
+        Self::start(dir, port, Some(pki), false)
     }
 
-    fn start(dir: &Path, port: u16, pki: Option<&Pki>) -> Rsyslog {
+    /// RELP (`imrelp`). The main queue is direct, so a message is in the output file
+    /// before its RELP answer leaves: what rsyslog acknowledged survives its `kill -9`.
+    pub fn relp(dir: &Path, port: u16) -> Rsyslog {
+        Self::start(dir, port, None, true)
+    }
+
+    fn start(dir: &Path, port: u16, pki: Option<&Pki>, relp: bool) -> Rsyslog {
         assert!(
             Path::new(RSYSLOGD).exists(),
             "rsyslogd is not installed: run `make deps` (or scripts/test-deps.sh) first"
@@ -88,8 +94,14 @@ impl Rsyslog {
         } else {
             conf.push_str(&format!("global(workDirectory=\"{}\")\n", work.display()));
         }
+        let input = if relp {
+            module = "module(load=\"imrelp\")\nmain_queue(queue.type=\"Direct\")".into();
+            format!("input(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\")")
+        } else {
+            format!("input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")")
+        };
         conf.push_str(&format!(
-            "{module}\ninput(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")\n\
+            "{module}\n{input}\n\
              template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
              *.* action(type=\"omfile\" file=\"{}\" template=\"raw\")\n",
             out.display()
@@ -126,6 +138,14 @@ impl Rsyslog {
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "rsyslogd did not listen on {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it by PID with SIGKILL, mid-stream, and waits.
+    pub fn kill_9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
+            let _ = child.wait();
         }
     }
 

@@ -14,6 +14,7 @@ mod scripted;
 
 mod faults;
 mod http;
+mod relp;
 mod restarts;
 mod spool;
 mod syslog;

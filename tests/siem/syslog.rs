@@ -41,7 +41,8 @@ async fn rsyslog_over_tcp_receives_every_event_with_octet_counting() {
         assert_eq!(v["event"]["id"], id.as_str(), "in order");
         assert_eq!(v["event"]["reason"], "credentials_missing");
     }
-    // Counted as delivered once the connection is seen alive after the write.
+    // Counted as delivered once rsyslog's TCP stack acknowledged the bytes; without a
+    // fault nothing is sent twice.
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while !proxy
         .metrics
@@ -51,6 +52,12 @@ async fn rsyslog_over_tcp_receives_every_event_with_octet_counting() {
         assert!(tokio::time::Instant::now() < deadline, "{}", proxy.metrics.encode());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rsyslog.messages().len(), 40, "no duplicates without a fault");
+    assert!(proxy
+        .metrics
+        .encode()
+        .contains("slagboom_events_delivered_total{sink=\"siem\"} 40"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,20 +19,47 @@ use crate::events::Record;
 /// Largest UDP message sent.
 pub const MAX_DATAGRAM: usize = 8192;
 
+/// One event's syslog message in a sink's format.
+#[derive(Debug)]
+pub(super) struct Encoder {
+    format: Format,
+    facility: u8,
+    msg: Vec<u8>,
+}
+
+impl Encoder {
+    pub(super) fn new(format: Format, facility: u8) -> Encoder {
+        Encoder {
+            format,
+            facility,
+            msg: Vec::new(),
+        }
+    }
+
+    /// The message for one event: RFC 5424 carrying ECS JSON (`rfc5424`) or CEF
+    /// (`cef`), or the bare ECS object (`ecs`).
+    pub(super) fn message(&mut self, r: &Record) -> Result<&[u8], String> {
+        self.msg.clear();
+        if self.format == Format::Cef {
+            rfc5424::header(r.action, r.timestamp, &r.observer, self.facility, &mut self.msg);
+        }
+        format::message(self.format, r, self.facility, &mut self.msg)?;
+        Ok(&self.msg)
+    }
+}
+
 /// A syslog sink's transport.
 #[derive(Debug)]
 pub struct Syslog {
     address: String,
     kind: Kind,
-    format: Format,
-    facility: u8,
+    encoder: Encoder,
     tls: Option<Arc<rustls::ClientConfig>>,
     /// How long a write may wait for the collector to take bytes.
     stall: Duration,
     conn: Option<Conn>,
     udp: Option<UdpSocket>,
     buf: Vec<u8>,
-    msg: Vec<u8>,
 }
 
 impl Syslog {
@@ -47,25 +74,13 @@ impl Syslog {
         Syslog {
             address,
             kind,
-            format,
-            facility,
+            encoder: Encoder::new(format, facility),
             tls,
             stall,
             conn: None,
             udp: None,
             buf: Vec::new(),
-            msg: Vec::new(),
         }
-    }
-
-    /// The message for one event: RFC 5424 carrying ECS JSON (`rfc5424`) or CEF
-    /// (`cef`), or the bare ECS object (`ecs`).
-    fn encode(&mut self, r: &Record) -> Result<(), String> {
-        self.msg.clear();
-        if self.format == Format::Cef {
-            rfc5424::header(r.action, r.timestamp, &r.observer, self.facility, &mut self.msg);
-        }
-        format::message(self.format, r, self.facility, &mut self.msg)
     }
 
     /// Sends a batch. Over TCP and TLS the batch is only handed to the connection: it
@@ -80,14 +95,14 @@ impl Syslog {
         self.buf.clear();
         let mut poison = Vec::new();
         for (i, r) in records.iter().enumerate() {
-            if self.encode(r).is_err() {
+            let Ok(msg) = self.encoder.message(r) else {
                 poison.push(i);
                 continue;
-            }
+            };
             self.buf
-                .extend_from_slice(itoa::Buffer::new().format(self.msg.len()).as_bytes());
+                .extend_from_slice(itoa::Buffer::new().format(msg.len()).as_bytes());
             self.buf.push(b' ');
-            self.buf.extend_from_slice(&self.msg);
+            self.buf.extend_from_slice(msg);
         }
         let conn = match &mut self.conn {
             Some(c) => c,
@@ -140,11 +155,11 @@ impl Syslog {
             self.udp = Some(sock);
         }
         for r in records {
-            if self.encode(r).is_err() {
+            let Ok(msg) = self.encoder.message(r) else {
                 continue;
-            }
+            };
             let Some(sock) = &self.udp else { break };
-            let datagram = rfc5424::truncate(&self.msg, MAX_DATAGRAM);
+            let datagram = rfc5424::truncate(msg, MAX_DATAGRAM);
             if let Err(err) = sock.send(datagram).await {
                 self.udp = None;
                 return Err(SendError::Retry(format!("{}: {err}", self.address)));
