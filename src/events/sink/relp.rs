@@ -133,8 +133,9 @@ impl Relp {
                 poison.push(i);
                 continue;
             };
-            while s.window.len() >= WINDOW {
-                // Window full: what is framed goes out, then wait for answers.
+            if s.window.len() >= WINDOW {
+                // Window full: what is framed goes out, then wait until half of the
+                // window is answered (so that frames go out in runs, not one by one).
                 if !self.out.is_empty() {
                     s.conn
                         .write(&self.out, self.stall)
@@ -142,7 +143,7 @@ impl Relp {
                         .map_err(|e| fail(e.to_string()))?;
                     self.out.clear();
                 }
-                s.read_answers(self.stall).await.map_err(fail)?;
+                s.drain_to(WINDOW / 2, self.stall).await.map_err(fail)?;
             }
             frame::encode(s.next_txnr, "syslog", msg, &mut self.out);
             s.window.sent(s.next_txnr);
@@ -182,7 +183,7 @@ impl Relp {
         let Some(s) = self.session.as_mut() else {
             return Err(format!("{}: no RELP session", self.address));
         };
-        match s.read_answers(Duration::ZERO).await {
+        match s.read_answers().await {
             Ok(()) => Ok(s.window.confirmed),
             Err(e) => {
                 self.session = None;
@@ -243,23 +244,32 @@ impl Session {
         }
     }
 
-    /// Reads what the collector sent and applies every whole answer. With a zero
-    /// `wait` it takes only what is there; otherwise it waits up to `wait` for at
-    /// least one more answer.
-    async fn read_answers(&mut self, wait: Duration) -> Result<(), String> {
-        let before = self.window.len();
-        let deadline = tokio::time::Instant::now() + wait;
+    /// Applies every answer the collector has sent so far, without waiting.
+    async fn read_answers(&mut self) -> Result<(), String> {
         loop {
             self.apply_inbox()?;
-            if self.fill(Duration::ZERO).await.map_err(|e| e.to_string())? {
-                continue;
-            }
-            if wait.is_zero() || before == 0 || self.window.len() < before {
+            if !self.fill(Duration::ZERO).await.map_err(|e| e.to_string())? {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Waits until at most `target` events are unanswered. Fails when the collector
+    /// answers nothing for `stall`.
+    async fn drain_to(&mut self, target: usize, stall: Duration) -> Result<(), String> {
+        let mut deadline = tokio::time::Instant::now() + stall;
+        loop {
+            let before = self.window.len();
+            self.read_answers().await?;
+            if self.window.len() <= target {
+                return Ok(());
+            }
+            if self.window.len() < before {
+                deadline = tokio::time::Instant::now() + stall;
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() || !self.fill(left).await.map_err(|e| e.to_string())? {
-                return Err(format!("the collector answered nothing for {wait:?}"));
+                return Err(format!("the collector answered nothing for {stall:?}"));
             }
         }
     }
