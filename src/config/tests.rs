@@ -141,6 +141,23 @@ fn defaults_apply_when_keys_are_absent() {
     assert_eq!(c.log.on_spool_full, OnSpoolFull::RefuseNewConnections);
     assert_eq!(c.log.fsync_interval, Duration::from_secs(1));
     assert_eq!(c.log.spool_max_bytes, 1 << 30);
+    assert_eq!(c.log.sink_stall_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn relp_sinks_and_the_stall_timeout() {
+    let c = parse(
+        "[registry]\nsource = \"d.csv\"\n[log]\nsink_stall_timeout = \"5s\"\n\
+         [[log.sink]]\ntype = \"syslog\"\naddress = \"c:2514\"\ntransport = \"relp\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.log.sink_stall_timeout, Duration::from_secs(5));
+    assert_eq!(c.log.sinks[0].transport, Transport::Relp);
+    let err = parse(
+        "[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\naddress = \"c:2514\"\ntransport = \"relp\"\nca_file = \"x\"\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("key ca_file does not apply to this syslog sink"), "{err}");
 }
 
 #[test]
