@@ -5,8 +5,9 @@
 //! ```text
 //! accept (proxy) -> identify (auth) -> learn target (CONNECT host / URI / SNI)
 //!   -> decide (policy: pure) -> block: respond + event
-//!                             -> allow/warn: CONNECT re-decides on the ClientHello SNI
-//!                                -> upstream (address rules, DNS only now, connect)
+//!                             -> allow/warn: resolve and check every address (CONNECT:
+//!                                before the 200), CONNECT re-decides on the SNI
+//!                                -> upstream (dial the checked addresses)
 //!                                -> tunnel / forward (replay peeked bytes, relay, count)
 //!   -> exactly one event -> events (privacy, ECS) -> sinks
 //! ```
@@ -22,7 +23,9 @@
 //! - [`proxy`]: listener, per-connection flow, upstream, tunnels, HTTP forwarding.
 //! - [`tls`]: the ClientHello reader and TLS alerts.
 //! - [`respond`]: every refusal the client sees.
-//! - [`events`]: SIEM events and their sinks.
+//! - [`events`]: SIEM events, the spool and the sinks (at least once, per sink).
+//! - [`sys`]: the one module that calls the OS directly (a TCP socket's unacknowledged
+//!   bytes); the only place `unsafe` is allowed.
 //! - [`pac`]: the PAC file.
 //! - [`cli`]: the subcommands.
 
