@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 pub enum Sent {
     /// Delivered now (a file written, an HTTP 2xx, a UDP datagram sent).
     Delivered,
-    /// Handed to a connection: delivered once [`Transport::acknowledged`] reaches
+    /// Handed to a connection: delivered once `Transport::acknowledged` reaches
     /// `mark`. `poison` are events that could not be encoded (never sent).
     Pending { mark: u64, poison: Vec<usize> },
 }

@@ -221,7 +221,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
 /// True when the address rules refuse `addr` (SPEC §6): the proxy's own listeners
 /// always; then `deny_destinations` and the built-in denials (loopback, link-local,
 /// 0.0.0.0/8, CGNAT, multicast) unless `allow_destinations` covers the address. An
-/// IPv6 address that carries an IPv4 address ([`embedded_v4`]) is refused when that
+/// IPv6 address that carries an IPv4 address (`embedded_v4`) is refused when that
 /// address is.
 pub fn prohibited(cfg: &ProxyConfig, listeners: &[SocketAddr], addr: SocketAddr) -> bool {
     let ip = addr.ip();
