@@ -6,7 +6,7 @@
 //! `200 OK` to every frame): they measure the sender, not rsyslog.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -37,60 +37,52 @@ fn record() -> Vec<u8> {
     Record::from_event(&e).to_bytes()
 }
 
-/// A collector that reads and discards.
-fn tcp_collector() -> String {
+/// A loopback collector serving each connection with `serve` in a thread of its own.
+fn collector(serve: fn(TcpStream)) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).to_string();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut buf = vec![0u8; 1 << 16];
-                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-            });
+            std::thread::spawn(move || serve(stream));
         }
     });
     addr
 }
 
-/// A RELP collector answering `200 OK` to every frame.
-fn relp_collector() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let _ = s.set_nodelay(true);
-                let mut inbox = Vec::new();
-                let mut out = Vec::new();
-                let mut buf = vec![0u8; 1 << 16];
-                loop {
-                    let Ok(n) = s.read(&mut buf) else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    inbox.extend_from_slice(&buf[..n]);
-                    let mut used = 0;
-                    while let Ok(Some((f, len))) = frame::parse(&inbox[used..]) {
-                        let answer: &[u8] = if f.command == "open" {
-                            b"200 OK\nrelp_version=0\ncommands=syslog"
-                        } else {
-                            b"200 OK"
-                        };
-                        frame::encode(f.txnr, "rsp", answer, &mut out);
-                        used += len;
-                    }
-                    inbox.drain(..used);
-                    if s.write_all(&out).is_err() {
-                        return;
-                    }
-                    out.clear();
-                }
-            });
+/// Reads and discards.
+fn discard(mut s: TcpStream) {
+    let mut buf = vec![0u8; 1 << 16];
+    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// Answers `200 OK` to every RELP frame.
+fn answer_relp(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut inbox = Vec::new();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let Ok(n) = s.read(&mut buf) else { return };
+        if n == 0 {
+            return;
         }
-    });
-    addr
+        inbox.extend_from_slice(&buf[..n]);
+        let mut used = 0;
+        while let Ok(Some((f, len))) = frame::parse(&inbox[used..]) {
+            let answer: &[u8] = if f.command == "open" {
+                b"200 OK\nrelp_version=0\ncommands=syslog"
+            } else {
+                b"200 OK"
+            };
+            frame::encode(f.txnr, "rsp", answer, &mut out);
+            used += len;
+        }
+        inbox.drain(..used);
+        if s.write_all(&out).is_err() {
+            return;
+        }
+        out.clear();
+    }
 }
 
 /// Appends `ROUND` events per iteration and waits until the sink has delivered them.
@@ -141,7 +133,7 @@ fn deliver(c: &mut Criterion, name: &str, transport: impl Fn() -> Transport) {
 }
 
 fn benches(c: &mut Criterion) {
-    let tcp = tcp_collector();
+    let tcp = collector(discard);
     deliver(c, "syslog_tcp_acknowledged", || {
         Transport::Syslog(Syslog::new(
             tcp.clone(),
@@ -152,7 +144,7 @@ fn benches(c: &mut Criterion) {
             Duration::from_secs(30),
         ))
     });
-    let relp = relp_collector();
+    let relp = collector(answer_relp);
     deliver(c, "relp_window_128", || {
         Transport::Relp(Relp::new(relp.clone(), Format::Rfc5424, 16, Duration::from_secs(30)))
     });

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use super::forward::{self, Upstream};
 use super::head::{self, HeadError, RequestHead};
 use super::inbound::Inbound;
-use super::upstream::UpstreamError;
+use super::upstream::{self, UpstreamError};
 use super::{tunnel, Phase, Shared};
 use crate::auth::{self, AuthFailure, Credentials, Identity};
 use crate::events::{Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
@@ -251,6 +251,27 @@ impl Ctx {
                 reference: self.snap.policies[hit.policy].id.clone(),
             }
         });
+    }
+
+    /// Resolves the target and checks every address it resolves to (address rules,
+    /// ruleset CIDRs): the addresses to dial, resolved once (SPEC §6).
+    pub async fn resolve(
+        &self,
+        subject: &Subject<'_>,
+        target: &Target,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<SocketAddr>, UpstreamError> {
+        let shared = &self.shared;
+        upstream::resolve_checked(
+            &self.snap,
+            &shared.listeners,
+            &shared.dns,
+            subject,
+            &target.host,
+            target.port,
+            now,
+        )
+        .await
     }
 
     /// The reason an upstream failure gives, with what it teaches the event: the

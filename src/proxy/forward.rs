@@ -83,17 +83,7 @@ pub(super) async fn run(
         .filter(|u| u.host == target.host.as_str() && u.port == target.port && still_open(&u.stream));
     let mut up = match reuse {
         Some(u) => u,
-        None => match upstream::connect(
-            &ctx.snap,
-            &ctx.shared.listeners,
-            &ctx.shared.dns,
-            &subject,
-            &target.host,
-            target.port,
-            now,
-        )
-        .await
-        {
+        None => match connect(ctx, &subject, target, now).await {
             Ok((stream, _)) => Upstream {
                 host: target.host.as_str().to_owned(),
                 port: target.port,
@@ -165,6 +155,17 @@ pub(super) async fn run(
         let _ = io.client.shutdown().await;
     }
     keep
+}
+
+/// Resolves, checks and dials the target.
+async fn connect(
+    ctx: &Ctx,
+    subject: &policy::Subject<'_>,
+    target: &Target,
+    now: time::OffsetDateTime,
+) -> Result<(TcpStream, std::net::SocketAddr), upstream::UpstreamError> {
+    let addrs = ctx.resolve(subject, target, now).await?;
+    upstream::dial(&addrs, ctx.snap.config.proxy.limits.connect_timeout).await
 }
 
 /// How one request and its response went.

@@ -51,17 +51,7 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     // The name is resolved and every address checked before the 200, so a refused
     // address or a failed lookup is still an HTTP answer. These are the addresses
     // dialled later: no second resolution.
-    let resolved = upstream::resolve_checked(
-        &ctx.snap,
-        &ctx.shared.listeners,
-        &ctx.shared.dns,
-        &subject,
-        &target.host,
-        target.port,
-        now,
-    )
-    .await;
-    let addrs = match resolved {
+    let addrs = match ctx.resolve(&subject, target, now).await {
         Ok(addrs) => addrs,
         Err(e) => {
             let reason = ctx.upstream_failed(&mut event, e);

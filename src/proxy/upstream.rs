@@ -63,24 +63,6 @@ impl DnsCache {
     }
 }
 
-/// Resolves `host`, checks every address, and connects within `connect_timeout`.
-///
-/// # Errors
-///
-/// See [`resolve_checked`] and [`dial`].
-pub async fn connect(
-    snap: &Snapshot,
-    listeners: &[SocketAddr],
-    dns: &DnsCache,
-    subject: &Subject<'_>,
-    host: &Host,
-    port: u16,
-    now: OffsetDateTime,
-) -> Result<(TcpStream, SocketAddr), UpstreamError> {
-    let addrs = resolve_checked(snap, listeners, dns, subject, host, port, now).await?;
-    dial(&addrs, snap.config.proxy.limits.connect_timeout).await
-}
-
 /// Resolves `host` (`dns_overrides` first, then the cache, then the system resolver,
 /// within `connect_timeout`) and checks every address it resolves to against the
 /// address rules and the rulesets' CIDRs. The addresses returned are the ones to dial:

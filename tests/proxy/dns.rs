@@ -16,28 +16,20 @@ async fn unresolvable_names_answer_502_dns_error() {
     let auth = Some(("fed-cov", "tok-cov"));
 
     // Plain HTTP: the lookup happens before any answer, so the client gets the 502.
-    let resp = raw(proxy.addr, &get("http://nx.example/", "nx.example", auth, "")).await;
-    assert_eq!(resp.status, 502, "{resp:?}");
-    assert!(
-        resp.header("proxy-status").unwrap().contains("error=dns_error"),
-        "{resp:?}"
-    );
-    let event = proxy.event(&resp.event_id()).await;
-    assert_eq!(event["event"]["reason"], "upstream_dns_failed");
-    assert_eq!(event["event"]["action"], "error");
-    assert_eq!(event["destination"]["domain"], "nx.example");
-
     // CONNECT: the name is resolved before the 200 (SPEC §6), so the failure is an
     // HTTP answer too, and no tunnel is opened.
-    let (_, resp) = connect_tunnel(proxy.addr, "nx.example:443", auth).await;
-    assert_eq!(resp.status, 502, "{resp:?}");
-    assert!(
-        resp.header("proxy-status").unwrap().contains("error=dns_error"),
-        "{resp:?}"
-    );
-    let event = proxy.event(&resp.event_id()).await;
-    assert_eq!(event["event"]["reason"], "upstream_dns_failed");
-    assert_eq!(event["event"]["action"], "error");
-    assert_eq!(event["destination"]["domain"], "nx.example");
+    let plain = raw(proxy.addr, &get("http://nx.example/", "nx.example", auth, "")).await;
+    let (_, tunnel) = connect_tunnel(proxy.addr, "nx.example:443", auth).await;
+    for resp in [plain, tunnel] {
+        assert_eq!(resp.status, 502, "{resp:?}");
+        assert!(
+            resp.header("proxy-status").unwrap().contains("error=dns_error"),
+            "{resp:?}"
+        );
+        let event = proxy.event(&resp.event_id()).await;
+        assert_eq!(event["event"]["reason"], "upstream_dns_failed");
+        assert_eq!(event["event"]["action"], "error");
+        assert_eq!(event["destination"]["domain"], "nx.example");
+    }
     proxy.stop().await;
 }

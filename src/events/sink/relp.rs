@@ -136,13 +136,7 @@ impl Relp {
             if s.window.len() >= WINDOW {
                 // Window full: what is framed goes out, then wait until half of the
                 // window is answered (so that frames go out in runs, not one by one).
-                if !self.out.is_empty() {
-                    s.conn
-                        .write(&self.out, self.stall)
-                        .await
-                        .map_err(|e| fail(e.to_string()))?;
-                    self.out.clear();
-                }
+                write_out(&mut s.conn, &mut self.out, self.stall).await.map_err(fail)?;
                 s.drain_to(WINDOW / 2, self.stall).await.map_err(fail)?;
             }
             frame::encode(s.next_txnr, "syslog", msg, &mut self.out);
@@ -153,20 +147,10 @@ impl Relp {
                 s.next_txnr + 1
             };
             if self.out.len() >= WRITE_CHUNK {
-                s.conn
-                    .write(&self.out, self.stall)
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                self.out.clear();
+                write_out(&mut s.conn, &mut self.out, self.stall).await.map_err(fail)?;
             }
         }
-        if !self.out.is_empty() {
-            s.conn
-                .write(&self.out, self.stall)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            self.out.clear();
-        }
+        write_out(&mut s.conn, &mut self.out, self.stall).await.map_err(fail)?;
         Ok(Sent::Pending {
             mark: s.window.next_seq - 1,
             poison,
@@ -196,6 +180,15 @@ impl Relp {
     pub fn reset(&mut self) {
         self.session = None;
     }
+}
+
+/// Writes what is framed (if anything) and empties the buffer.
+async fn write_out(conn: &mut Conn, out: &mut Vec<u8>, stall: Duration) -> Result<(), String> {
+    if !out.is_empty() {
+        conn.write(out, stall).await.map_err(|e| e.to_string())?;
+        out.clear();
+    }
+    Ok(())
 }
 
 impl Session {
