@@ -132,7 +132,7 @@ impl Metrics {
         );
         r.register(
             "slagboom_events_dropped",
-            "Events dropped because the spool was full (drop-oldest)",
+            "Events not kept: dropped by drop-oldest, refusal events past the reserve, and events a failed spool write could not take",
             m.events_dropped.clone(),
         );
         r.register(
