@@ -505,7 +505,7 @@ impl Checker<'_> {
         }
         let facility = match &s.facility {
             None => 16,
-            Some(f) => crate::events::rfc5424::facility(f).ok_or_else(|| format!("unknown syslog facility {f:?}"))?,
+            Some(f) => file::syslog_facility(f).ok_or_else(|| format!("unknown syslog facility {f:?}"))?,
         };
         if file && s.path.is_none() {
             return Err("a file sink needs a path".into());
@@ -529,7 +529,7 @@ impl Checker<'_> {
                 return Err("an http sink needs a flavour (splunk-hec or elastic-bulk)".into());
             }
             let text = s.url.clone().ok_or("an http sink needs a url")?;
-            crate::events::sink::http::Url::parse(&text)?;
+            crate::http_client::Url::parse(&text)?;
             if s.flavour == Some(Flavour::SplunkHec) && s.token_file.is_none() {
                 return Err("a splunk-hec sink needs a token_file".into());
             }

@@ -461,3 +461,26 @@ impl<'de> Deserialize<'de> for Date {
             .map_err(|e| serde::de::Error::custom(format!("invalid RFC 3339 date {text:?}: {e}")))
     }
 }
+
+/// Facility numbers by name (`kern` 0 … `local7` 23).
+/// (RFC 5424 §6.2.1.)
+pub fn syslog_facility(name: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
+        "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    ];
+    NAMES.iter().position(|n| *n == name).and_then(|i| u8::try_from(i).ok())
+}
+
+#[cfg(test)]
+mod facility_tests {
+    use super::syslog_facility;
+
+    #[test]
+    fn facility_names() {
+        assert_eq!(syslog_facility("local0"), Some(16));
+        assert_eq!(syslog_facility("kern"), Some(0));
+        assert_eq!(syslog_facility("local7"), Some(23));
+        assert_eq!(syslog_facility("nope"), None);
+    }
+}

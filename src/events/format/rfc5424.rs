@@ -23,15 +23,6 @@ pub fn severity(action: Action) -> u8 {
     }
 }
 
-/// Facility numbers by name (`kern` 0 … `local7` 23).
-pub fn facility(name: &str) -> Option<u8> {
-    const NAMES: [&str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
-        "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
-    ];
-    NAMES.iter().position(|n| *n == name).and_then(|i| u8::try_from(i).ok())
-}
-
 /// Appends the header and the structured-data `-`, up to where MSG begins.
 pub fn header(action: Action, timestamp: SystemTime, observer: &str, facility: u8, out: &mut Vec<u8>) {
     let pri = u16::from(facility.min(23)) * 8 + u16::from(severity(action));
