@@ -1,12 +1,73 @@
-//! Every refusal the client sees, made in one place: status line, `Proxy-Status`
-//! (RFC 9209), `Slagboom-Event-Id`, `Proxy-Authenticate` for 407, and the block page.
-//! Refusals after a CONNECT's 200 are TLS alerts instead (`tls::client_hello`).
+//! Every answer slagboom makes itself, made in one place: the 200 of a CONNECT, and
+//! every refusal: status line, `Proxy-Status` (RFC 9209), `Slagboom-Event-Id`,
+//! `Proxy-Authenticate` for 407, the block page, and the TLS alert that stands for a
+//! refusal once a tunnel's TLS has begun. An [`Answer`] names what to say; only this
+//! module turns it into bytes.
 
 pub mod block_page;
 
 use crate::events::Reason;
+use crate::tls::client_hello::{self, Alert};
 
 pub use block_page::{BlockFacts, Lang};
+
+/// The answer to a CONNECT that is let through (RFC 9110 §9.3.6).
+pub const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+
+/// What a connection is answered, before the bytes exist.
+#[derive(Debug, Clone)]
+pub enum Answer<'a> {
+    /// A refusal as an HTTP response.
+    Refusal { reason: Reason, answering: Answering },
+    /// The 403 block page of a plain-HTTP request.
+    BlockPage {
+        facts: BlockFacts<'a>,
+        accept: Option<&'a str>,
+        accept_language: Option<&'a str>,
+        head: bool,
+    },
+    /// A fatal TLS alert, then close (a refusal once the client speaks TLS).
+    Alert(Alert),
+    /// Nothing more to say: close (the relay has answered, or there is no one to answer).
+    Close,
+    /// Nothing more to say, and the connection stays open for the next request.
+    KeepOpen,
+}
+
+impl Answer<'_> {
+    /// The answer's bytes (none for `Close` and `KeepOpen`).
+    pub fn bytes(&self, event_id: &str) -> Vec<u8> {
+        match self {
+            Answer::Refusal { reason, answering } => refusal(*reason, event_id, *answering),
+            Answer::BlockPage {
+                facts,
+                accept,
+                accept_language,
+                head,
+            } => block_page(Reason::Policy, facts, *accept, *accept_language, *head),
+            Answer::Alert(alert) => client_hello::alert_record(*alert).to_vec(),
+            Answer::Close | Answer::KeepOpen => Vec::new(),
+        }
+    }
+
+    /// The HTTP status the answer carries, if it is an HTTP response.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Answer::Refusal { reason, .. } => Some(status(*reason).0),
+            Answer::BlockPage { .. } => Some(403),
+            _ => None,
+        }
+    }
+
+    /// True when the connection stays open after the answer.
+    pub fn keeps_open(&self) -> bool {
+        match self {
+            Answer::Refusal { answering, .. } => answering.keep_alive,
+            Answer::KeepOpen => true,
+            _ => false,
+        }
+    }
+}
 
 /// Status code, reason phrase and RFC 9209 error type for a refusal.
 pub fn status(reason: Reason) -> (u16, &'static str, &'static str) {

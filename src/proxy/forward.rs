@@ -10,13 +10,15 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::body::{self, BodyError};
-use super::flow::{Ctx, Io, Target, Who};
+use super::conn::{Ctx, Io, Target, Who};
+use super::finish::{finish, refusal};
 use super::head::{self, Framing, RequestHead};
 use super::inbound::{invalid, Inbound};
-use super::upstream;
+use super::upstream::{self, Kept};
+use super::verdict::{Known, Verdict};
 use crate::events::{Action, Reason};
 use crate::policy;
-use crate::respond::{self, BlockFacts};
+use crate::respond::{Answer, BlockFacts};
 
 /// Longest response head accepted from an origin.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -36,15 +38,6 @@ const HOP_BY_HOP: [&str; 10] = [
     "content-length",
 ];
 
-/// An open upstream connection, kept between requests to the same origin.
-#[derive(Debug)]
-pub(super) struct Upstream {
-    host: String,
-    port: u16,
-    stream: TcpStream,
-    inbound: Inbound,
-}
-
 /// Forwards one request. Returns true when the client connection stays open.
 pub(super) async fn run(
     ctx: &Ctx,
@@ -63,19 +56,22 @@ pub(super) async fn run(
     event.url = Some(url);
     let framing = match head.framing() {
         Ok(f) => f,
-        Err(reason) => return ctx.refuse(io, event, reason, None).await,
+        Err(reason) => return finish(ctx, &mut io.client, event, refusal(reason, Some(head), false)).await,
     };
     let subject = who.subject();
-    let decision = ctx.snap.decide(&subject, &target.host, now);
+    let known = Known {
+        requested: Some(&target.host),
+        ..Known::default()
+    };
+    let decision = match ctx.verdict(&subject, &known, now) {
+        Verdict::Pass(d) => d,
+        Verdict::Refuse(d, _) => {
+            ctx.apply(&mut event, &d);
+            let page = block_page(ctx, head, &event, target);
+            return finish(ctx, &mut io.client, event.clone(), page).await;
+        }
+    };
     ctx.apply(&mut event, &decision);
-    if decision.action == policy::Action::Block {
-        event.reason = Some(Reason::Policy);
-        event.status_code = Some(403);
-        let page = block_page(ctx, head, &event, target);
-        ctx.record(event).await;
-        super::flow::last_answer(&mut io.client, &page).await;
-        return false;
-    }
 
     let reuse = io
         .upstream
@@ -84,7 +80,7 @@ pub(super) async fn run(
     let mut up = match reuse {
         Some(u) => u,
         None => match connect(ctx, &subject, target, now).await {
-            Ok((stream, _)) => Upstream {
+            Ok((stream, _)) => Kept {
                 host: target.host.as_str().to_owned(),
                 port: target.port,
                 stream,
@@ -93,7 +89,7 @@ pub(super) async fn run(
             Err(e) => {
                 let reason = ctx.upstream_failed(&mut event, e);
                 event.duration = Some(started.elapsed());
-                return ctx.refuse(io, event, reason, None).await;
+                return finish(ctx, &mut io.client, event, refusal(reason, Some(head), false)).await;
             }
         },
     };
@@ -115,13 +111,17 @@ pub(super) async fn run(
             tracing::debug!(peer = %ctx.peer, event.id = %event.id, error = %e, "request body failed: upstream aborted");
             abort(up.stream);
             if !answered.load(Ordering::Relaxed) {
-                return ctx.refuse(io, event, Reason::BadRequest, None).await;
+                return finish(
+                    ctx,
+                    &mut io.client,
+                    event,
+                    refusal(Reason::BadRequest, Some(head), false),
+                )
+                .await;
             }
             event.reason = Some(Reason::BadRequest);
             event.action = Reason::BadRequest.action();
-            ctx.record(event).await;
-            let _ = io.client.shutdown().await;
-            return false;
+            return finish(ctx, &mut io.client, event, Answer::Close).await;
         }
     };
     let body_sent = matches!(sent, Some(Ok(_)));
@@ -139,7 +139,8 @@ pub(super) async fn run(
             r.client_keep && body_sent
         }
         Err(ResponseError::BeforeHead) => {
-            return ctx.refuse(io, event, Reason::UpstreamConnectFailed, None).await;
+            let answer = refusal(Reason::UpstreamConnectFailed, Some(head), false);
+            return finish(ctx, &mut io.client, event, answer).await;
         }
         Err(ResponseError::AfterHead { status, bytes }) => {
             event.status_code = Some(status);
@@ -150,11 +151,9 @@ pub(super) async fn run(
     if decision.action == policy::Action::Warn {
         event.action = Action::Advised;
     }
-    ctx.record(event).await;
-    if !keep {
-        let _ = io.client.shutdown().await;
-    }
-    keep
+    // The response (its status already in the event) was relayed.
+    let answer = if keep { Answer::KeepOpen } else { Answer::Close };
+    finish(ctx, &mut io.client, event, answer).await
 }
 
 /// Resolves, checks and dials the target.
@@ -186,7 +185,7 @@ enum Exchange {
 /// byte is written to the client.
 async fn exchange(
     io: &mut Io,
-    up: &mut Upstream,
+    up: &mut Kept,
     request_head: &[u8],
     framing: Framing,
     head_only: bool,
@@ -221,8 +220,13 @@ fn abort(stream: TcpStream) {
     drop(stream);
 }
 
-/// The block page (HTML in the user's language, or JSON).
-fn block_page(ctx: &Ctx, head: &RequestHead, event: &crate::events::Event, target: &Target) -> Vec<u8> {
+/// The block page (HTML in the user's language, or JSON; the head alone for `HEAD`).
+fn block_page<'a>(
+    ctx: &'a Ctx,
+    head: &'a RequestHead,
+    event: &'a crate::events::Event,
+    target: &'a Target,
+) -> Answer<'a> {
     let policy = event
         .rule
         .as_ref()
@@ -239,13 +243,12 @@ fn block_page(ctx: &Ctx, head: &RequestHead, event: &crate::events::Event, targe
         rule: rule.map_or("", |r| r.id.as_str()),
         contact: &ctx.snap.config.contact,
     };
-    respond::block_page(
-        Reason::Policy,
-        &facts,
-        head.get_str("accept"),
-        head.get_str("accept-language"),
-        head.method() == "HEAD",
-    )
+    Answer::BlockPage {
+        facts,
+        accept: head.get_str("accept"),
+        accept_language: head.get_str("accept-language"),
+        head: head.method() == "HEAD",
+    }
 }
 
 /// A kept upstream connection that the origin has closed reads as end-of-stream.

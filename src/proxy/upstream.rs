@@ -10,10 +10,22 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 use tokio::net::TcpStream;
 
+use super::inbound::Inbound;
 use crate::config::ProxyConfig;
 use crate::host::Host;
 use crate::policy::{Action, Decision, Subject};
 use crate::state::Snapshot;
+
+/// An open upstream connection of plain HTTP, kept between requests to the same
+/// origin (host and port).
+#[derive(Debug)]
+pub struct Kept {
+    pub host: String,
+    pub port: u16,
+    pub stream: TcpStream,
+    /// Response bytes received and not yet relayed.
+    pub inbound: Inbound,
+}
 
 /// Why no upstream connection was made.
 #[derive(Debug)]

@@ -1,0 +1,195 @@
+//! What one connection knows and shares with every phase: the process's shared
+//! state and the snapshot loaded at accept ([`Ctx`]), its sockets and buffers
+//! ([`Io`]), where it goes ([`Target`]) and who it is ([`Who`]); and how those facts
+//! become an event ([`Ctx::event`], [`Ctx::apply`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use super::inbound::Inbound;
+use super::upstream::{self, Kept, UpstreamError};
+use super::verdict::{Known, Rules, Verdict};
+use super::Shared;
+use crate::events::{Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
+use crate::host::Host;
+use crate::metrics::DecisionLabels;
+use crate::policy::{self, Decision, Subject};
+use crate::registry::Device;
+use crate::state::Snapshot;
+
+/// What a connection knows that does not change while it lives.
+pub struct Ctx {
+    pub shared: Arc<Shared>,
+    pub snap: Arc<Snapshot>,
+    pub peer: SocketAddr,
+}
+
+/// The connection's sockets and buffers.
+pub struct Io {
+    pub client: TcpStream,
+    pub inbound: Inbound,
+    pub upstream: Option<Kept>,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: Host,
+    pub port: u16,
+    /// Plain HTTP: the origin-form path and query sent upstream.
+    pub path: Option<String>,
+}
+
+/// The identified client.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'s> {
+    pub subject: Subject<'s>,
+}
+
+impl<'s> Who<'s> {
+    pub fn subject(&self) -> Subject<'s> {
+        self.subject
+    }
+
+    /// The registry device, when one was identified.
+    pub fn device(&self) -> Option<&'s Device> {
+        match self.subject {
+            Subject::Device(d) => Some(d),
+            Subject::Unknown(_) => None,
+        }
+    }
+}
+
+impl Ctx {
+    /// A new event for this connection, with what is known of the target and client.
+    pub fn event(&self, action: Action, target: Option<&Target>, who: Option<&Who<'_>>) -> Event {
+        let mut e = Event::new(action, self.peer);
+        if let Some(t) = target {
+            match t.host.ip() {
+                Some(ip) => e.destination_ip = Some(ip),
+                None => e.destination_domain = Some(t.host.as_str().to_owned()),
+            }
+            e.destination_port = Some(t.port);
+        }
+        if let Some(w) = who {
+            if let Some(d) = w.device() {
+                e.device = Some(device_ref(d));
+                e.coverage = CoverageLabel::Known(d.coverage());
+            }
+        }
+        e
+    }
+
+    /// Sets action and `rule.*` from a decision.
+    pub fn apply(&self, event: &mut Event, decision: &Decision) {
+        let (policy, ruleset) = match decision.hit {
+            Some(hit) => (
+                self.snap.policies[hit.policy].id.clone(),
+                self.snap.rules.ruleset(hit.ruleset).id.clone(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let action = decision.action.as_str();
+        self.shared
+            .metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                action,
+                policy,
+                ruleset,
+            })
+            .inc();
+        event.action = match decision.action {
+            policy::Action::Block => Action::Blocked,
+            policy::Action::Warn => Action::Advised,
+            policy::Action::Allow => Action::Allowed,
+        };
+        if decision.action == policy::Action::Block {
+            event.reason = Some(Reason::Policy);
+        }
+        event.rule = decision.hit.map(|hit| {
+            let rule = self.snap.rules.rule(hit.rule);
+            let ruleset = self.snap.rules.ruleset(hit.ruleset);
+            RuleRef {
+                id: rule.text.clone(),
+                name: ruleset.title.clone(),
+                ruleset: ruleset.id.clone(),
+                reference: self.snap.policies[hit.policy].id.clone(),
+            }
+        });
+    }
+
+    /// The verdict on what is known of the target (see [`verdict`](super::verdict)).
+    pub fn verdict(&self, subject: &Subject<'_>, known: &Known<'_>, now: time::OffsetDateTime) -> Verdict {
+        let rules = Rules {
+            policies: &self.snap.policies,
+            rules: &self.snap.rules,
+            require_sni_for_covered: self.snap.config.proxy.require_sni_for_covered,
+        };
+        rules.verdict(subject, known, now)
+    }
+
+    /// Resolves the target and checks every address it resolves to (address rules,
+    /// ruleset CIDRs): the addresses to dial, resolved once (SPEC §6).
+    pub async fn resolve(
+        &self,
+        subject: &Subject<'_>,
+        target: &Target,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<SocketAddr>, UpstreamError> {
+        let shared = &self.shared;
+        upstream::resolve_checked(
+            &self.snap,
+            &shared.listeners,
+            &shared.dns,
+            subject,
+            &target.host,
+            target.port,
+            now,
+        )
+        .await
+    }
+
+    /// The reason an upstream failure gives, with what it teaches the event: the
+    /// refused address, and the decision of a ruleset CIDR that blocked it.
+    pub fn upstream_failed(&self, event: &mut Event, e: UpstreamError) -> Reason {
+        match e {
+            UpstreamError::Dns => Reason::UpstreamDnsFailed,
+            UpstreamError::Refused => Reason::UpstreamConnectFailed,
+            UpstreamError::Timeout => Reason::UpstreamTimeout,
+            UpstreamError::Prohibited(ip) => {
+                event.destination_ip = Some(ip);
+                Reason::DestinationProhibited
+            }
+            UpstreamError::Blocked(d, ip) => {
+                event.destination_ip = Some(ip);
+                self.apply(event, &d);
+                Reason::Policy
+            }
+        }
+    }
+
+    /// Records the event (the events of refusals a full spool causes go into the
+    /// spool's reserve).
+    pub async fn record(&self, event: Event) {
+        // The operational log line carries the event id, so operator, helpdesk and SOC
+        // can line up one connection.
+        tracing::debug!(peer = %self.peer, event.id = %event.id, action = event.action.as_str(), reason = event.reason.map(|r| r.as_str()), "event");
+        let cfg = &self.snap.config;
+        if event.reason == Some(Reason::SpoolFull) {
+            self.shared.events.record_refusal(&cfg.privacy, &cfg.proxy.name, event);
+        } else {
+            self.shared.events.record(&cfg.privacy, &cfg.proxy.name, event).await;
+        }
+    }
+}
+
+pub fn device_ref(d: &Device) -> DeviceRef {
+    DeviceRef {
+        id: d.id.clone(),
+        organisation: d.organisation.clone(),
+        owner: d.owner.clone(),
+    }
+}
