@@ -1,3 +1,4 @@
+use super::reader::READ_CHUNK;
 use super::*;
 
 const WAIT: Duration = Duration::from_millis(10);
