@@ -316,4 +316,3 @@ fn read_record(spool: &Spool, open: &mut Option<OpenSegment>, pos: Position, lim
     }
     Step::Record(payload, next)
 }
-
