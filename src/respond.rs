@@ -5,6 +5,7 @@
 //! module turns it into bytes.
 
 pub mod block_page;
+pub mod negotiate;
 
 use crate::events::Reason;
 use crate::tls::client_hello::{self, Alert};
@@ -161,7 +162,7 @@ pub fn block_page(
         keep_alive: false,
         head,
     };
-    if block_page::wants_json(accept) {
+    if negotiate::wants_json(accept) {
         let body = block_page::json(facts);
         response(
             reason,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::respond::negotiate::wants_json;
 
 fn facts() -> BlockFacts<'static> {
     BlockFacts {
