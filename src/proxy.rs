@@ -5,7 +5,8 @@
 //! front door who is asking, where to (explicit: request head)   explicit.rs
 //! verdict    pure: requested host, SNI, original address        verdict.rs
 //! story      CONNECT tunnel (200, ClientHello, relay)           tunnel.rs, hello.rs, relay.rs
-//!            plain HTTP (request, body, response)               forward.rs, head.rs, body.rs, chunked.rs
+//!            plain HTTP (request, body, response)               forward.rs, response.rs, head.rs,
+//!                                                               body.rs, chunked.rs
 //! upstream   resolve once, check every address, dial            upstream.rs
 //! finish     the ONE place an event is recorded, then answered  finish.rs (bytes: respond)
 //! ```
@@ -24,6 +25,7 @@ mod hello;
 mod inbound;
 mod listener;
 mod relay;
+mod response;
 mod tunnel;
 pub mod upstream;
 pub mod verdict;

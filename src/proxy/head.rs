@@ -12,6 +12,21 @@ use tokio::time::Instant;
 use super::inbound::Inbound;
 use crate::events::Reason;
 
+/// Headers that belong to one hop and are never forwarded (`Content-Length` and
+/// `Transfer-Encoding` are restated from the checked framing instead).
+pub(super) const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
 /// Most header fields accepted in one head.
 const MAX_HEADERS: usize = 128;
 
