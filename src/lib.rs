@@ -1,33 +1,42 @@
 //! slagboom: an egress proxy that enforces app bans on devices an organisation pays for.
 //!
-//! How a connection flows (see `docs/architecture.md`):
+//! The modules, in the order a request meets them (`docs/architecture.md` tells the
+//! same story with the files of each):
 //!
 //! ```text
-//! accept (proxy) -> identify (auth) -> learn target (CONNECT host / URI / SNI)
-//!   -> decide (policy: pure) -> block: respond + event
-//!                             -> allow/warn: resolve and check every address (CONNECT:
-//!                                before the 200), CONNECT re-decides on the SNI
-//!                                -> upstream (dial the checked addresses)
-//!                                -> tunnel / forward (replay peeked bytes, relay, count)
-//!   -> exactly one event -> events (privacy, ECS) -> sinks
+//! start       cli (run, check, explain) -> config -> state: registry, rules, policy
+//! accept      proxy::listener (max_connections, shared state built once)
+//! front door  proxy::explicit: request head (proxy::head), target (host), who (auth)
+//! verdict     proxy::verdict -> policy (pure): requested host, SNI, original address
+//! CONNECT     proxy::tunnel: upstream (resolve once, check, before the 200),
+//!             respond::ESTABLISHED, proxy::hello + tls::client_hello, verdict again,
+//!             dial, proxy::relay
+//! http://     proxy::forward: upstream, request body (proxy::body, proxy::chunked),
+//!             proxy::response
+//! finish      proxy::finish: the one place an event is recorded, then the answer
+//!             (bytes by respond: refusals, block page, alerts)
+//! events      events: privacy -> spool (disk) -> one runner per sink, at least once
+//! around      admin (PAC, health, metrics, reload), reload, metrics
 //! ```
 //!
-//! Modules, in the order a request meets them:
-//! - [`config`]: `slagboom.toml` to typed, validated values (`file:line: reason` errors).
-//! - [`state`]: the immutable [`state::Snapshot`] (config, registry, rules, policies).
-//! - [`registry`]: funding registry, derived coverage, indexes.
-//! - [`host`]: the normalised [`host::Host`].
-//! - [`rules`]: rulesets compiled into one index.
-//! - [`auth`]: device identity.
-//! - [`policy`]: the pure decision.
-//! - [`proxy`]: listener, per-connection flow, upstream, tunnels, HTTP forwarding.
-//! - [`tls`]: the ClientHello reader and TLS alerts.
-//! - [`respond`]: every refusal the client sees.
+//! - [`cli`]: the subcommands; `main` only dispatches.
+//! - [`config`]: `slagboom.toml` to typed, validated values (`file:line: reason`).
+//! - [`state`]: the immutable [`state::Snapshot`] (config, registry, rules, policies),
+//!   loaded together and swapped whole on reload.
+//! - [`registry`]: the funding registry, derived coverage, indexes; [`prefix`] its
+//!   longest-prefix table.
+//! - [`rules`]: rulesets compiled into one index; [`host`]: the normalised host.
+//! - [`policy`]: policies, their windows, and the pure decision.
+//! - [`proxy`]: listeners, front doors, the verdict, tunnels, HTTP forwarding,
+//!   upstream, and `finish`.
+//! - [`auth`]: device identity and the auth-failure limiter.
+//! - [`tls`]: the ClientHello reader and alert records; TLS client settings.
+//! - [`respond`]: every answer slagboom makes itself, and the block page.
 //! - [`events`]: SIEM events, the spool and the sinks (at least once, per sink).
+//! - [`admin`], [`pac`], [`metrics`], [`reload`]: the admin endpoint and what it serves.
+//! - [`http_client`]: the small HTTPS client of HTTP sinks and the remote registry.
 //! - [`sys`]: the one module that calls the OS directly (a TCP socket's unacknowledged
 //!   bytes); the only place `unsafe` is allowed.
-//! - [`pac`]: the PAC file.
-//! - [`cli`]: the subcommands.
 
 pub mod admin;
 pub mod auth;

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! [`Shared`] is built once per process and handed to every listener; each connection
-//! loads one snapshot at accept and keeps it ([`conn`]).
+//! loads one snapshot at accept and keeps it (`conn.rs`).
 
 mod body;
 pub mod chunked;

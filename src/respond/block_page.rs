@@ -6,7 +6,7 @@
 //! * [`html`] renders a small, self-contained HTML5 document: inline CSS, no
 //!   external resources, no JavaScript.
 //! * [`json`] renders the same facts as a fixed-shape JSON object.
-//! * [`wants_json`] (in `negotiate.rs`) decides from the `Accept` header which of
+//! * [`wants_json`](super::negotiate::wants_json) (in `negotiate.rs`) decides from the `Accept` header which of
 //!   the two to send.
 //!
 //! Every string in [`BlockFacts`] is untrusted (it comes from configuration,

@@ -1,6 +1,6 @@
 //! Encodes an [`Event`] as one line of Elastic Common Schema JSON.
 //!
-//! Fields are written in a fixed order from the names in [`fields`]; dotted names become
+//! Fields are written in a fixed order from the names in [`fields`](crate::events::fields); dotted names become
 //! nested objects as ECS writes them. Unknown values are omitted, never null.
 
 use std::io::Write as _;

@@ -172,7 +172,7 @@ impl Reader {
 
     /// Marks everything before `end` delivered. The read position moves there too
     /// unless reading is already further on (batches sent and not yet acknowledged).
-    /// The cursor file is written at most every [`CURSOR_SAVE`] (and by
+    /// The cursor file is written at most every `CURSOR_SAVE` (and by
     /// [`Reader::save`]): a crash in between means a few duplicates, never a loss.
     pub fn ack(&mut self, end: Position) {
         self.acked = end;
