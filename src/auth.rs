@@ -36,6 +36,17 @@ pub enum Method {
 }
 
 impl Method {
+    /// The `labels.identity` of a device known by this method.
+    pub fn label(self) -> crate::events::IdentityLabel {
+        use crate::events::IdentityLabel;
+        match self {
+            Method::ClientCert => IdentityLabel::ClientCert,
+            Method::Token => IdentityLabel::Token,
+            Method::SourceIp => IdentityLabel::SourceIp,
+            Method::None => IdentityLabel::None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::ClientCert => "client-cert",

@@ -176,6 +176,67 @@ impl Reason {
     }
 }
 
+/// `labels.listener`: the listener a connection came in on (SPEC §10 label values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Explicit,
+    Tls,
+    Transparent,
+}
+
+impl Listener {
+    pub const ALL: [Listener; 3] = [Listener::Explicit, Listener::Tls, Listener::Transparent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Explicit => "explicit",
+            Listener::Tls => "tls",
+            Listener::Transparent => "transparent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Listener> {
+        Listener::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+/// `labels.identity`: how the device was known (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityLabel {
+    ClientCert,
+    Token,
+    /// The registry's `addresses`.
+    SourceIp,
+    /// A RADIUS accounting binding.
+    Radius,
+    /// Not known.
+    None,
+}
+
+impl IdentityLabel {
+    pub const ALL: [IdentityLabel; 5] = [
+        IdentityLabel::ClientCert,
+        IdentityLabel::Token,
+        IdentityLabel::SourceIp,
+        IdentityLabel::Radius,
+        IdentityLabel::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityLabel::ClientCert => "client-cert",
+            IdentityLabel::Token => "token",
+            IdentityLabel::SourceIp => "source-ip",
+            IdentityLabel::Radius => "radius",
+            IdentityLabel::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IdentityLabel> {
+        IdentityLabel::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
 /// `labels.coverage`: a registry coverage, or `unknown` when no device was identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CoverageLabel {
@@ -241,6 +302,10 @@ pub struct Event {
     pub destination_bytes: Option<u64>,
     /// `labels.ech = "true"` when the ClientHello carried Encrypted Client Hello.
     pub ech: bool,
+    /// `labels.listener`, on every connection event.
+    pub listener: Option<Listener>,
+    /// `labels.identity`, on every connection event.
+    pub identity: Option<IdentityLabel>,
 }
 
 impl Event {
@@ -268,6 +333,8 @@ impl Event {
             source_bytes: None,
             destination_bytes: None,
             ech: false,
+            listener: None,
+            identity: None,
         }
     }
 }

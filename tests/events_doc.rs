@@ -8,11 +8,15 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use slagboom::events::format::Body;
-use slagboom::events::{cef, ecs, rfc5424, Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
+use slagboom::events::{
+    cef, ecs, rfc5424, Action, CoverageLabel, DeviceRef, Event, IdentityLabel, Listener, Reason, RuleRef,
+};
 use slagboom::registry::Coverage;
 
 fn base(action: Action, id: &str, ms: u64) -> Event {
     let mut e = Event::new(action, "10.20.30.41:52814".parse().unwrap());
+    e.listener = Some(Listener::Explicit);
+    e.identity = Some(IdentityLabel::Token);
     e.id = id.to_owned();
     e.observer = "slagboom-1".into();
     e.timestamp = UNIX_EPOCH + Duration::from_millis(ms);
@@ -64,6 +68,7 @@ fn examples() -> Vec<(&'static str, Event)> {
         &mut advised,
     );
     advised.http = true;
+    advised.identity = Some(IdentityLabel::SourceIp);
     advised.destination_domain = Some("www.tiktok.com".into());
     advised.destination_ip = Some("192.0.2.44".parse().unwrap());
     advised.destination_port = Some(80);
@@ -130,6 +135,7 @@ fn examples() -> Vec<(&'static str, Event)> {
         &mut error,
     );
     error.http = true;
+    error.identity = Some(IdentityLabel::SourceIp);
     error.reason = Some(Reason::UpstreamTimeout);
     error.destination_domain = Some("slow.example.org".into());
     error.destination_port = Some(80);

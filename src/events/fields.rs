@@ -34,6 +34,8 @@ pub const OBSERVER_TYPE: &str = "observer.type";
 pub const OBSERVER_PRODUCT: &str = "observer.product";
 pub const LABELS_COVERAGE: &str = "labels.coverage";
 pub const LABELS_ECH: &str = "labels.ech";
+pub const LABELS_LISTENER: &str = "labels.listener";
+pub const LABELS_IDENTITY: &str = "labels.identity";
 
 /// `ecs.version`.
 pub const ECS_VERSION_VALUE: &str = "8.11.0";

@@ -12,7 +12,7 @@ use super::inbound::Inbound;
 use super::upstream::{self, Kept, UpstreamError};
 use super::verdict::{Known, Rules, Verdict};
 use super::Shared;
-use crate::events::{Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
+use crate::events::{Action, CoverageLabel, DeviceRef, Event, IdentityLabel, Listener, Reason, RuleRef};
 use crate::host::Host;
 use crate::metrics::DecisionLabels;
 use crate::policy::{self, Decision, Subject};
@@ -24,6 +24,8 @@ pub struct Ctx {
     pub shared: Arc<Shared>,
     pub snap: Arc<Snapshot>,
     pub peer: SocketAddr,
+    /// The listener it came in on (`labels.listener`).
+    pub listener: Listener,
 }
 
 /// The connection's sockets and buffers.
@@ -46,6 +48,8 @@ pub struct Target {
 #[derive(Debug, Clone, Copy)]
 pub struct Who<'s> {
     pub subject: Subject<'s>,
+    /// How the device was known (`labels.identity`).
+    pub identity: IdentityLabel,
 }
 
 impl<'s> Who<'s> {
@@ -66,6 +70,8 @@ impl Ctx {
     /// A new event for this connection, with what is known of the target and client.
     pub fn event(&self, action: Action, target: Option<&Target>, who: Option<&Who<'_>>) -> Event {
         let mut e = Event::new(action, self.peer);
+        e.listener = Some(self.listener);
+        e.identity = Some(who.map_or(IdentityLabel::None, |w| w.identity));
         if let Some(t) = target {
             match t.host.ip() {
                 Some(ip) => e.destination_ip = Some(ip),

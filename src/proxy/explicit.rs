@@ -23,16 +23,21 @@ use super::head::{self, HeadError, RequestHead};
 use super::inbound::Inbound;
 use super::{forward, tunnel, Phase, Shared};
 use crate::auth::{self, AuthFailure, Credentials, Identity};
-use crate::events::{Action, CoverageLabel, Reason};
+use crate::events::{Action, CoverageLabel, IdentityLabel, Listener, Reason};
 use crate::host::Host;
 use crate::metrics::MethodLabel;
 use crate::policy::Subject;
 use crate::registry::Status;
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, listener: Listener) {
     let snap = shared.state.load();
-    let ctx = Ctx { shared, snap, peer };
+    let ctx = Ctx {
+        shared,
+        snap,
+        peer,
+        listener,
+    };
     let mut io = Io {
         client,
         inbound: Inbound::new(),
@@ -164,21 +169,26 @@ async fn identify<'s>(ctx: &'s Ctx, io: &mut Io, head: &RequestHead, target: &Ta
         .await);
     }
     let failure = match auth::identify(&ctx.snap, &creds) {
-        Ok(Identity::Device { device, .. }) => {
+        Ok(Identity::Device { device, method }) => {
             return Ok(Who {
                 subject: Subject::Device(ctx.snap.registry.device(device)),
+                identity: method.label(),
             })
         }
         Ok(Identity::Unknown(mode)) => {
             return Ok(Who {
                 subject: Subject::Unknown(mode),
+                identity: IdentityLabel::None,
             })
         }
         Err(f) => f,
     };
     let no_body = matches!(head.framing(), Ok(head::Framing::None));
     let method = match failure {
-        AuthFailure::Invalid(m) => m.as_str(),
+        AuthFailure::Invalid(m) => {
+            event.identity = Some(m.label());
+            m.as_str()
+        }
         _ => "none",
     };
     ctx.shared

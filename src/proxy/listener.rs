@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::conn::Ctx;
 use super::finish::finish;
 use super::{explicit, until, Phase, Shared};
-use crate::events::{Event, EventLog, Reason};
+use crate::events::{EventLog, Listener, Reason};
 use crate::metrics::{ListenerLabel, Metrics};
 use crate::respond::{Answer, Answering};
 use crate::state::State;
@@ -24,8 +24,8 @@ use crate::state::State;
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
-    /// The `listener` metric label (`explicit`, `tls`, `transparent`).
-    kind: &'static str,
+    /// The listener (`labels.listener`, and the `listener` metric label).
+    kind: Listener,
 }
 
 impl Server {
@@ -34,7 +34,7 @@ impl Server {
         Server {
             listener,
             shared,
-            kind: "explicit",
+            kind: Listener::Explicit,
         }
     }
 
@@ -89,22 +89,30 @@ impl Server {
                 self.shared
                     .metrics
                     .connections
-                    .get_or_create(&ListenerLabel { listener: self.kind })
+                    .get_or_create(&ListenerLabel {
+                        listener: self.kind.as_str(),
+                    })
                     .inc();
                 if self.shared.events.refuses_new_connections() {
-                    tokio::spawn(refuse(self.shared.clone(), stream, peer, Reason::SpoolFull));
+                    tokio::spawn(refuse(self.shared.clone(), stream, peer, self.kind, Reason::SpoolFull));
                     return;
                 }
                 match self.shared.slots.clone().try_acquire_owned() {
                     Ok(slot) => {
-                        let shared = self.shared.clone();
+                        let (shared, kind) = (self.shared.clone(), self.kind);
                         tokio::spawn(async move {
-                            explicit::serve(shared, stream, peer).await;
+                            explicit::serve(shared, stream, peer, kind).await;
                             drop(slot);
                         });
                     }
                     Err(_) => {
-                        tokio::spawn(refuse(self.shared.clone(), stream, peer, Reason::ConnectionLimit));
+                        tokio::spawn(refuse(
+                            self.shared.clone(),
+                            stream,
+                            peer,
+                            self.kind,
+                            Reason::ConnectionLimit,
+                        ));
                     }
                 }
             }
@@ -141,13 +149,18 @@ pub fn bind_reuse(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// A connection turned away at accept (over `max_connections`, or the spool is full
 /// and refuses new connections): a 503 and a `refused` event, then close.
-async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, reason: Reason) {
+async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, listener: Listener, reason: Reason) {
     let snap = shared.state.load();
     if reason == Reason::SpoolFull {
         tracing::warn!(peer = %peer, "spool full: new connection refused");
     }
-    let ctx = Ctx { shared, snap, peer };
-    let event = Event::new(reason.action(), peer);
+    let ctx = Ctx {
+        shared,
+        snap,
+        peer,
+        listener,
+    };
+    let event = ctx.event(reason.action(), None, None);
     let answer = Answer::Refusal {
         reason,
         answering: Answering::default(),

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::events::fields as f;
-use crate::events::{Action, CoverageLabel, DeviceRef, Event, Reason, RuleRef};
+use crate::events::{Action, CoverageLabel, DeviceRef, Event, IdentityLabel, Listener, Reason, RuleRef};
 use crate::registry::Coverage;
 
 /// Appends the event as one JSON line (with the trailing newline) to `out`.
@@ -85,6 +85,12 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     w.str(f::LABELS_COVERAGE, event.coverage.as_str());
     if event.ech {
         w.str(f::LABELS_ECH, "true");
+    }
+    if let Some(l) = event.identity {
+        w.str(f::LABELS_IDENTITY, l.as_str());
+    }
+    if let Some(l) = event.listener {
+        w.str(f::LABELS_LISTENER, l.as_str());
     }
     w.finish();
 }
@@ -285,6 +291,8 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
         source_bytes: number(f::SOURCE_BYTES),
         destination_bytes: number(f::DESTINATION_BYTES),
         ech: text(f::LABELS_ECH).as_deref() == Some("true"),
+        listener: text(f::LABELS_LISTENER).and_then(|l| Listener::parse(&l)),
+        identity: text(f::LABELS_IDENTITY).and_then(|l| IdentityLabel::parse(&l)),
     })
 }
 
