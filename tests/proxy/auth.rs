@@ -101,7 +101,11 @@ async fn a_wrong_token_does_not_fall_through_to_the_source_address() {
     s.write_all(connect_req("origin.test:443", Some(&basic("fed-cov", "nope"))).as_bytes())
         .await
         .unwrap();
-    assert_eq!(read_response(&mut s, false).await.status, 407);
+    let resp = read_response(&mut s, false).await;
+    assert_eq!(resp.status, 407);
+    let e = proxy.event(&resp.event_id()).await;
+    assert_eq!(e["labels"]["identity"], "token", "the method that failed");
+    assert_eq!(e["labels"]["listener"], "explicit");
 }
 
 #[tokio::test]
@@ -116,6 +120,7 @@ async fn source_address_identifies_devices_without_credentials() {
     let e = proxy.event(&resp.event_id()).await;
     assert_eq!(e["device"]["id"], "fed-ip");
     assert_eq!(e["source"]["ip"], "127.0.0.3");
+    assert_eq!(e["labels"]["identity"], "source-ip");
     let mut s = connect_from(proxy.addr, "127.0.0.4").await;
     s.write_all(connect_req("nottiktok.com:443", None).as_bytes())
         .await

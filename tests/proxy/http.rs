@@ -69,6 +69,8 @@ async fn forwards_in_origin_form_without_hop_by_hop_headers() {
     assert_eq!(e["event"]["action"], "allowed");
     assert_eq!(e["event"]["type"], serde_json::json!(["access", "allowed"]));
     assert_eq!(e["http"]["request"]["method"], "GET");
+    assert_eq!(e["labels"]["listener"], "explicit");
+    assert_eq!(e["labels"]["identity"], "token");
     assert!(e.get("url").is_none(), "allowed_detail = host: no path or query");
     assert!(e["destination"]["bytes"].as_u64().unwrap() > 0);
     assert!(e["source"]["bytes"].as_u64().unwrap() > 0);
