@@ -6,7 +6,10 @@
 
 mod csv;
 mod json;
+mod mac;
 pub mod remote;
+
+pub use mac::Mac;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -78,6 +81,8 @@ pub struct Device {
     pub token_sha256: Option<[u8; 32]>,
     pub cert_sha256: Option<[u8; 32]>,
     pub addresses: Vec<IpNet>,
+    /// MAC addresses, for RADIUS accounting (SPEC §13).
+    pub macs: Vec<Mac>,
     pub status: Status,
     /// Line of the row in its source, for `explain`.
     pub line: usize,
@@ -125,6 +130,7 @@ pub struct Registry {
     by_token: HashMap<[u8; 32], DeviceId>,
     by_cert: HashMap<[u8; 32], DeviceId>,
     by_addr: PrefixTable<DeviceId>,
+    by_mac: HashMap<Mac, DeviceId>,
 }
 
 impl Registry {
@@ -182,6 +188,17 @@ impl Registry {
                 ));
             }
         }
+        for mac in &d.macs {
+            if let Some(prev) = self.by_mac.get(mac) {
+                return Err(format!(
+                    "MAC address {mac} is already used by device on line {}",
+                    first(*prev)
+                ));
+            }
+        }
+        for mac in &d.macs {
+            self.by_mac.insert(*mac, idx);
+        }
         self.by_id.insert(d.id.clone(), idx);
         if let Some(t) = d.token_sha256 {
             self.by_token.insert(t, idx);
@@ -222,6 +239,11 @@ impl Registry {
         self.by_addr.lookup(ip).copied()
     }
 
+    /// The device with this MAC address.
+    pub fn by_mac(&self, mac: &Mac) -> Option<DeviceId> {
+        self.by_mac.get(mac).copied()
+    }
+
     /// Devices per coverage (active and inactive).
     pub fn count(&self, coverage: Coverage) -> usize {
         self.devices.iter().filter(|d| d.coverage() == coverage).count()
@@ -243,11 +265,12 @@ pub(crate) struct Row {
     pub token_sha256: Option<String>,
     pub cert_sha256: Option<String>,
     pub addresses: Vec<String>,
+    pub macs: Vec<String>,
     pub status: Option<String>,
 }
 
 /// The registry columns, in the documented order.
-pub(crate) const COLUMNS: [&str; 12] = [
+pub(crate) const COLUMNS: [&str; 13] = [
     "device_id",
     "authority",
     "organisation",
@@ -259,6 +282,7 @@ pub(crate) const COLUMNS: [&str; 12] = [
     "token_sha256",
     "cert_sha256",
     "addresses",
+    "macs",
     "status",
 ];
 
@@ -272,6 +296,14 @@ impl Row {
         let mut addresses = Vec::new();
         for a in &self.addresses {
             addresses.push(parse_address(a)?);
+        }
+        let mut macs: Vec<Mac> = Vec::new();
+        for m in &self.macs {
+            let mac = Mac::parse(m)?;
+            if macs.contains(&mac) {
+                return Err(format!("MAC address {mac} is listed twice"));
+            }
+            macs.push(mac);
         }
         Ok(Device {
             id: id.into(),
@@ -289,6 +321,7 @@ impl Row {
                 .map(|h| sha256_hex(&h, "cert_sha256"))
                 .transpose()?,
             addresses,
+            macs,
             status: match required(self.status, "status")?.as_str() {
                 "active" => Status::Active,
                 "retired" => Status::Retired,

@@ -60,6 +60,9 @@ pub(crate) fn rows(text: &str) -> Result<Vec<Row>, (usize, String)> {
             addresses: get("addresses")
                 .map(|a| a.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
+            macs: get("macs")
+                .map(|a| a.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
             status: get("status"),
         });
     }

@@ -1,5 +1,5 @@
-//! JSON registry rows: an array of objects with the CSV fields (`addresses` an array of
-//! strings, `professional_use` a boolean). Each row's line is where its object starts.
+//! JSON registry rows: an array of objects with the CSV fields (`addresses` and `macs`
+//! arrays of strings, `professional_use` a boolean). Each row's line is where its object starts.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -22,6 +22,8 @@ struct JsonRow {
     cert_sha256: Option<String>,
     #[serde(default)]
     addresses: Vec<String>,
+    #[serde(default)]
+    macs: Vec<String>,
     status: Option<String>,
 }
 
@@ -49,6 +51,7 @@ pub(crate) fn rows(text: &str) -> Result<Vec<Row>, (usize, String)> {
             token_sha256: row.token_sha256,
             cert_sha256: row.cert_sha256,
             addresses: row.addresses,
+            macs: row.macs,
             status: row.status,
         });
     }

@@ -173,3 +173,41 @@ fn csv_line_numbers_are_physical_lines() {
         assert!(err.starts_with("devices.csv:6: malformed row"), "{name}: {err}");
     }
 }
+
+/// SPEC §4: the optional `macs` column, any spelling, normalised; the same MAC on two
+/// devices is an error with the line number; JSON takes an array.
+#[test]
+fn macs_are_normalised_and_unique() {
+    let header = HEADER.trim_end().to_owned() + ",macs\n";
+    let text = format!(
+        "{header}a,federal,,,full,none,none,,,,,active,AA-BB-CC-DD-EE-01 aabb.ccdd.ee02\n\
+         b,federal,,,full,none,none,,,,,active,\n"
+    );
+    let reg = Registry::parse(Path::new("reg.csv"), &text).unwrap();
+    let a = reg.by_id("a").unwrap();
+    assert_eq!(reg.device(a).macs.len(), 2);
+    for spelling in ["aa:bb:cc:dd:ee:01", "AABB.CCDD.EE01", "aa-bb-cc-dd-ee-02"] {
+        assert_eq!(reg.by_mac(&Mac::parse(spelling).unwrap()), Some(a), "{spelling}");
+    }
+    assert!(reg.device(reg.by_id("b").unwrap()).macs.is_empty());
+
+    let dup = format!(
+        "{header}a,federal,,,full,none,none,,,,,active,aa:bb:cc:dd:ee:01\n\
+         b,federal,,,full,none,none,,,,,active,AA-BB-CC-DD-EE-01\n"
+    );
+    let err = Registry::parse(Path::new("reg.csv"), &dup).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "reg.csv:3: MAC address aa:bb:cc:dd:ee:01 is already used by device on line 2"
+    );
+    let bad = format!("{header}a,federal,,,full,none,none,,,,,active,aa:bb\n");
+    let err = Registry::parse(Path::new("reg.csv"), &bad).unwrap_err().to_string();
+    assert!(err.starts_with("reg.csv:2: MAC address \"aa:bb\""), "{err}");
+
+    let json = r#"[
+  {"device_id": "j", "authority": "federal", "purchase": "full", "subscription": "none",
+   "usage": "none", "status": "active", "macs": ["aabb.ccdd.ee03"]}
+]"#;
+    let reg = Registry::parse(Path::new("reg.json"), json).unwrap();
+    assert_eq!(reg.by_mac(&Mac::parse("aa:bb:cc:dd:ee:03").unwrap()), reg.by_id("j"));
+}

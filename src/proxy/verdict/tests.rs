@@ -56,6 +56,7 @@ fn device(coverage: Coverage) -> Device {
         token_sha256: None,
         cert_sha256: None,
         addresses: Vec::new(),
+        macs: Vec::new(),
         status: Status::Active,
         line: 2,
     }
