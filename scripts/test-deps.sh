@@ -3,8 +3,9 @@
 # rsyslog, its TLS driver (rsyslog-gnutls) and RELP input (rsyslog-relp), the PAC engine libpacparser
 # (python3-pacparser), the Prometheus text parser (python3-prometheus-client),
 # docker-compose (to validate docker-compose.yml) and Chromium (driven headless through
-# the PAC file), and iproute2 and util-linux's unshare (a network namespace of the
-# tests' own, where a name must fail to resolve). The tests run their own private
+# the PAC file), iproute2 and util-linux's unshare (network namespaces of the tests'
+# own), iptables (the REDIRECT of transparent mode, inside those namespaces) and curl
+# (the client there). The tests run their own private
 # rsyslogd; the system syslog is never configured or started.
 set -euo pipefail
 
@@ -18,6 +19,8 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
+command -v iptables >/dev/null || need+=(iptables)
+command -v curl >/dev/null || need+=(curl)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

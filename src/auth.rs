@@ -114,6 +114,29 @@ pub fn identify(snap: &Snapshot, creds: &Credentials<'_>) -> Result<Identity, Au
     }
 }
 
+/// Identifies a client by its source address alone (transparent mode, SPEC §6a): the
+/// registry `addresses` (longest prefix), then `unknown_device`.
+///
+/// # Errors
+///
+/// `Missing` under `unknown_device = "deny"`; `Inactive` for a retired or lost device.
+pub fn identify_by_address(snap: &Snapshot, source: std::net::IpAddr) -> Result<Identity, AuthFailure> {
+    if let Some(device) = snap.registry.by_address(source) {
+        let status = snap.registry.device(device).status;
+        if status != Status::Active {
+            return Err(AuthFailure::Inactive { device, status });
+        }
+        return Ok(Identity::Device {
+            device,
+            method: Method::SourceIp,
+        });
+    }
+    match snap.config.auth.unknown_device {
+        UnknownDevice::Deny => Err(AuthFailure::Missing),
+        other => Ok(Identity::Unknown(other)),
+    }
+}
+
 /// Checks `Basic base64(device_id:token)` against the device's `token_sha256`, in
 /// constant time (also for unknown ids, which are compared against a dummy hash).
 fn check_token(snap: &Snapshot, header: &[u8]) -> Option<DeviceId> {

@@ -17,7 +17,8 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 pub use file::{
-    Action, AllowedDetail, AuthMethod, Flavour, Format, Limits, OnSpoolFull, SinkType, Transport, UnknownDevice,
+    Action, AllowedDetail, AuthMethod, Flavour, Format, Limits, OnSpoolFull, SinkType, TransparentOther, Transport,
+    UnknownDevice,
 };
 
 use crate::host::Host;
@@ -66,6 +67,9 @@ pub enum Source {
 pub struct ProxyConfig {
     pub name: std::sync::Arc<str>,
     pub listen: SocketAddr,
+    /// The target of an `iptables`/`nftables` REDIRECT (SPEC §6a).
+    pub transparent_listen: Option<SocketAddr>,
+    pub transparent_other: TransparentOther,
     pub connect_ports: Vec<u16>,
     pub allow_destinations: Vec<IpNet>,
     pub deny_destinations: Vec<IpNet>,
@@ -159,11 +163,18 @@ impl Config {
     /// Every address the proxy listens on (refused as destinations).
     /// The `listener` label of each proxy listener configured (SPEC §10).
     pub fn listener_kinds(&self) -> Vec<&'static str> {
-        vec!["explicit"]
+        let mut kinds = vec!["explicit"];
+        if self.proxy.transparent_listen.is_some() {
+            kinds.push("transparent");
+        }
+        kinds
     }
 
+    /// Every address slagboom listens on.
     pub fn listeners(&self) -> Vec<SocketAddr> {
-        vec![self.proxy.listen, self.admin.listen]
+        let mut all = vec![self.proxy.listen, self.admin.listen];
+        all.extend(self.proxy.transparent_listen);
+        all
     }
 }
 
@@ -228,7 +239,12 @@ impl Checker<'_> {
             return Err(self.err(l.span(), "tls_listen is not supported yet"));
         }
         if let Some(l) = &p.transparent_listen {
-            return Err(self.err(l.span(), "transparent_listen is not supported yet"));
+            if !cfg!(target_os = "linux") {
+                return Err(self.err(l.span(), "transparent_listen needs Linux (SO_ORIGINAL_DST)"));
+            }
+            if *l.get_ref() == p.listen {
+                return Err(self.err(l.span(), "transparent_listen must differ from listen"));
+            }
         }
         if p.connect_ports.contains(&0) {
             return Err(LoadError::new(self.path, 1, "connect_ports: port 0 is not a port"));
@@ -264,6 +280,8 @@ impl Checker<'_> {
         Ok(ProxyConfig {
             name: p.name.unwrap_or_else(default_name).into(),
             listen: p.listen,
+            transparent_listen: p.transparent_listen.map(|l| l.into_inner()),
+            transparent_other: p.transparent_other,
             connect_ports: p.connect_ports,
             allow_destinations: p.allow_destinations.iter().map(IpNet::trunc).collect(),
             deny_destinations: p.deny_destinations.iter().map(IpNet::trunc).collect(),

@@ -306,6 +306,8 @@ pub struct Event {
     pub listener: Option<Listener>,
     /// `labels.identity`, on every connection event.
     pub identity: Option<IdentityLabel>,
+    /// `labels.protocol = "unknown"`: transparent bytes that were neither TLS nor HTTP.
+    pub unknown_protocol: bool,
 }
 
 impl Event {
@@ -335,6 +337,7 @@ impl Event {
             ech: false,
             listener: None,
             identity: None,
+            unknown_protocol: false,
         }
     }
 }

@@ -26,6 +26,7 @@ mod inbound;
 mod listener;
 mod relay;
 mod response;
+mod transparent;
 mod tunnel;
 pub mod upstream;
 pub mod verdict;

@@ -54,6 +54,7 @@ impl Answer<'_> {
     /// The HTTP status the answer carries, if it is an HTTP response.
     pub fn status(&self) -> Option<u16> {
         match self {
+            Answer::Refusal { reason, answering } if answering.as_origin && status(*reason).0 == 407 => Some(403),
             Answer::Refusal { reason, .. } => Some(status(*reason).0),
             Answer::BlockPage { .. } => Some(403),
             _ => None,
@@ -128,6 +129,9 @@ pub struct Answering {
     /// `Content-Length` is still the length a `GET` would have been answered with
     /// (RFC 9110 §8.6).
     pub head: bool,
+    /// The client does not know it talks to a proxy (transparent mode): a missing
+    /// credential is 403, never a 407 challenge it could not answer.
+    pub as_origin: bool,
 }
 
 /// A complete refusal response with a plain-text body (none for `HEAD`).
@@ -161,6 +165,7 @@ pub fn block_page(
     let answering = Answering {
         keep_alive: false,
         head,
+        ..Answering::default()
     };
     if negotiate::wants_json(accept) {
         let body = block_page::json(facts);
@@ -194,7 +199,10 @@ fn response(
     lang: Option<Lang>,
     body: &[u8],
 ) -> Vec<u8> {
-    let (code, phrase, kind) = status(reason);
+    let (code, phrase, kind) = match status(reason) {
+        (407, _, kind) if answering.as_origin => (403, "Forbidden", kind),
+        other => other,
+    };
     let mut out = Vec::with_capacity(320 + body.len());
     let mut push = |s: &str| out.extend_from_slice(s.as_bytes());
     push("HTTP/1.1 ");
@@ -254,6 +262,7 @@ mod tests {
         let keep = Answering {
             keep_alive: true,
             head: false,
+            ..Answering::default()
         };
         let r = refusal(Reason::CredentialsMissing, "ev-2", keep);
         let h = head(&r);
@@ -307,10 +316,12 @@ mod tests {
             let keep = Answering {
                 keep_alive: true,
                 head: false,
+                ..Answering::default()
             };
             let head = Answering {
                 keep_alive: true,
                 head: true,
+                ..Answering::default()
             };
             (refusal(reason, "ev-4", keep), refusal(reason, "ev-4", head))
         });

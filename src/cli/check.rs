@@ -15,6 +15,12 @@ pub fn check(path: &Path) -> Result<(), Failure> {
     let cfg = &snap.config;
     println!("{}: ok", path.display());
     println!("  proxy     {} (observer {})", cfg.proxy.listen, cfg.proxy.name);
+    if let Some(t) = cfg.proxy.transparent_listen {
+        println!(
+            "  transparent {t} (REDIRECT target; other protocols: {:?})",
+            cfg.proxy.transparent_other
+        );
+    }
     println!("  admin     {}", cfg.admin.listen);
     let counts: Vec<String> = Coverage::ALL
         .iter()

@@ -2,6 +2,7 @@
 //! `SIGTERM` (or Ctrl-C) drains within `shutdown_grace` and exits 0, a second one exits
 //! at once.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use super::Failure;
 use crate::admin::Admin;
 use crate::events::EventLog;
 use crate::metrics::Metrics;
-use crate::proxy::{Phase, Server};
+use crate::proxy::{bind_reuse, Phase, Server, Shared};
 use crate::reload::{Reloader, Trigger};
 use crate::state::{Snapshot, State};
 
@@ -56,10 +57,21 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
     let admin_socket = crate::admin::bind(admin_listen)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {admin_listen} (admin): {e}")))?;
-    let server = Server::bind(state.clone(), events.clone(), metrics.clone(), None, phase_rx.clone())
-        .await
-        .map_err(|e| Failure::runtime(format!("cannot listen on {listen}: {e}")))?;
-    let bound = server.local_addr().map_err(Failure::runtime)?;
+    // Every listener is bound first, then the shared state is built once for all of them.
+    let cannot = |addr: SocketAddr, e: std::io::Error| Failure::runtime(format!("cannot listen on {addr}: {e}"));
+    let explicit = bind_reuse(listen).map_err(|e| cannot(listen, e))?;
+    let transparent_listen = state.load().config.proxy.transparent_listen;
+    let transparent = match transparent_listen {
+        Some(addr) => Some(bind_reuse(addr).map_err(|e| cannot(addr, e))?),
+        None => None,
+    };
+    let bound = explicit.local_addr().map_err(Failure::runtime)?;
+    let mut own = vec![bound];
+    own.extend(transparent.iter().filter_map(|l| l.local_addr().ok()));
+    own.extend(state.load().config.listeners());
+    let shared = Shared::new(state.clone(), events.clone(), metrics.clone(), own, phase_rx.clone());
+    let server = Server::explicit(explicit, shared.clone());
+    let transparent = transparent.map(|l| Server::transparent(l, shared));
     let signals = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -80,8 +92,15 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         tokio::spawn(reloader.clone().watch()),
         tokio::spawn(reloader.clone().daily_review_warning()),
     ];
-    tracing::info!(listen = %bound, admin = %admin_listen, config = %path.display(), "slagboom is serving");
-    let mut serving = tokio::spawn(server.serve());
+    tracing::info!(listen = %bound, transparent = ?transparent_listen, admin = %admin_listen, config = %path.display(), "slagboom is serving");
+    let mut serving = tokio::spawn(async move {
+        match transparent {
+            Some(t) => {
+                tokio::join!(server.serve(), t.serve());
+            }
+            None => server.serve().await,
+        }
+    });
     loop {
         tokio::select! {
             _ = hup.recv() => {

@@ -49,6 +49,7 @@ pub struct Proxy {
     pub tls_key: Option<PathBuf>,
     pub client_ca: Option<PathBuf>,
     pub transparent_listen: Option<Spanned<SocketAddr>>,
+    pub transparent_other: TransparentOther,
     pub connect_ports: Vec<u16>,
     pub allow_destinations: Vec<IpNet>,
     pub deny_destinations: Vec<IpNet>,
@@ -70,6 +71,7 @@ impl Default for Proxy {
             tls_key: None,
             client_ca: None,
             transparent_listen: None,
+            transparent_other: TransparentOther::RefuseCovered,
             connect_ports: vec![443, 8443],
             allow_destinations: Vec::new(),
             deny_destinations: Vec::new(),
@@ -178,6 +180,16 @@ fn default_poll() -> Dur {
 
 fn default_max_shrink() -> Spanned<f64> {
     Spanned::new(0..0, 0.5)
+}
+
+/// What the transparent listener does with first bytes that are neither TLS nor HTTP.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransparentOther {
+    /// Refused for covered devices, passed for the others (default).
+    RefuseCovered,
+    Refuse,
+    Pass,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Hash)]

@@ -36,6 +36,7 @@ pub const LABELS_COVERAGE: &str = "labels.coverage";
 pub const LABELS_ECH: &str = "labels.ech";
 pub const LABELS_LISTENER: &str = "labels.listener";
 pub const LABELS_IDENTITY: &str = "labels.identity";
+pub const LABELS_PROTOCOL: &str = "labels.protocol";
 
 /// `ecs.version`.
 pub const ECS_VERSION_VALUE: &str = "8.11.0";

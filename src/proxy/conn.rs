@@ -42,6 +42,24 @@ pub struct Target {
     pub port: u16,
     /// Plain HTTP: the origin-form path and query sent upstream.
     pub path: Option<String>,
+    /// Transparent mode: the original destination, dialled instead of resolving the
+    /// host (never a fresh DNS answer, SPEC §6a).
+    pub original: Option<SocketAddr>,
+}
+
+impl Target {
+    /// `host[:port]` as in a URL (the port left out when it is 80; IPv6 in brackets).
+    pub fn authority(&self) -> String {
+        let host = match self.host.ip() {
+            Some(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => self.host.as_str().to_owned(),
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
 }
 
 /// The identified client.
@@ -146,6 +164,9 @@ impl Ctx {
         now: time::OffsetDateTime,
     ) -> Result<Vec<SocketAddr>, UpstreamError> {
         let shared = &self.shared;
+        if let Some(original) = target.original {
+            return upstream::check(&self.snap, &shared.listeners, subject, vec![original], now);
+        }
         upstream::resolve_checked(
             &self.snap,
             &shared.listeners,

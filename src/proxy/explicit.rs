@@ -98,7 +98,12 @@ fn parse_target(head: &RequestHead, connect: bool) -> Result<Target, Reason> {
     if connect {
         let (host, port) = Host::parse_authority(head.target()).map_err(|_| Reason::BadRequest)?;
         let port = port.ok_or(Reason::BadRequest)?;
-        return Ok(Target { host, port, path: None });
+        return Ok(Target {
+            host,
+            port,
+            path: None,
+            original: None,
+        });
     }
     let t = head.target();
     let rest = match t.get(..7) {
@@ -130,6 +135,7 @@ fn parse_target(head: &RequestHead, connect: bool) -> Result<Target, Reason> {
         host,
         port,
         path: Some(path),
+        original: None,
     })
 }
 

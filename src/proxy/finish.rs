@@ -19,6 +19,7 @@ pub fn refusal(reason: Reason, head: Option<&RequestHead>, keep_alive: bool) -> 
         answering: Answering {
             keep_alive,
             head: head.is_some_and(|h| h.method() == "HEAD"),
+            as_origin: false,
         },
     }
 }

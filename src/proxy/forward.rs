@@ -32,7 +32,13 @@ pub(super) async fn run(
 ) -> bool {
     let now = time::OffsetDateTime::now_utc();
     // `parse_target` accepted this target only with an `http://` prefix (any case).
-    let url = format!("http://{}", head.target().get(7..).unwrap_or(""));
+    let url = match head.target().get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => {
+            format!("http://{}", head.target().get(7..).unwrap_or(""))
+        }
+        // Origin-form (transparent mode): the URL is rebuilt from Host and the path.
+        _ => format!("http://{}{}", target.authority(), head.target()),
+    };
     let mut event = ctx.event(Action::Allowed, Some(target), Some(&who));
     event.http = true;
     event.method = Some(head.method().to_owned());
@@ -44,6 +50,7 @@ pub(super) async fn run(
     let subject = who.subject();
     let known = Known {
         requested: Some(&target.host),
+        original: target.original.map(|a| a.ip()),
         ..Known::default()
     };
     let decision = match ctx.verdict(&subject, &known, now) {

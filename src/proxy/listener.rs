@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::conn::Ctx;
 use super::finish::finish;
-use super::{explicit, until, Phase, Shared};
+use super::{explicit, transparent, until, Phase, Shared};
 use crate::events::{EventLog, Listener, Reason};
 use crate::metrics::{ListenerLabel, Metrics};
 use crate::respond::{Answer, Answering};
@@ -35,6 +35,15 @@ impl Server {
             listener,
             shared,
             kind: Listener::Explicit,
+        }
+    }
+
+    /// A transparent listener (the target of a REDIRECT) on `listener`.
+    pub fn transparent(listener: TcpListener, shared: Arc<Shared>) -> Server {
+        Server {
+            listener,
+            shared,
+            kind: Listener::Transparent,
         }
     }
 
@@ -101,7 +110,10 @@ impl Server {
                     Ok(slot) => {
                         let (shared, kind) = (self.shared.clone(), self.kind);
                         tokio::spawn(async move {
-                            explicit::serve(shared, stream, peer, kind).await;
+                            match kind {
+                                Listener::Transparent => transparent::serve(shared, stream, peer).await,
+                                _ => explicit::serve(shared, stream, peer, kind).await,
+                            }
                             drop(slot);
                         });
                     }

@@ -105,7 +105,17 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         return;
     }
 
-    let (mut upstream, addr) = match upstream::dial(&addrs, cfg.limits.connect_timeout).await {
+    pipe(ctx, io, event, &addrs, hello_read, started).await;
+}
+
+/// Dials the first of `addrs` that answers, replays the bytes already read from the
+/// client, relays both ways until either side closes (or `idle_timeout`), and
+/// finishes with the byte counts. A failure is an `internal_error` alert when the
+/// client speaks TLS (`tls`), a close otherwise.
+pub(super) async fn pipe(ctx: &Ctx, io: &mut Io, mut event: Event, addrs: &[SocketAddr], tls: bool, started: Instant) {
+    let cfg = &ctx.snap.config.proxy;
+    let hello_read = tls;
+    let (mut upstream, addr) = match upstream::dial(addrs, cfg.limits.connect_timeout).await {
         Ok(c) => c,
         Err(e) => {
             let reason = ctx.upstream_failed(&mut event, e);
@@ -138,7 +148,14 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
 
 /// A refusal or failure after the 200: the event, then the alert (if a ClientHello
 /// was read), then close.
-async fn fail(ctx: &Ctx, io: &mut Io, mut event: Event, reason: Reason, alert: Option<Alert>, started: Instant) {
+pub(super) async fn fail(
+    ctx: &Ctx,
+    io: &mut Io,
+    mut event: Event,
+    reason: Reason,
+    alert: Option<Alert>,
+    started: Instant,
+) {
     event.reason = Some(reason);
     event.action = reason.action();
     event.duration = Some(started.elapsed());

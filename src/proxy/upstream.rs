@@ -95,6 +95,23 @@ pub async fn resolve_checked(
 ) -> Result<Vec<SocketAddr>, UpstreamError> {
     let cfg = &snap.config.proxy;
     let addrs = resolve(cfg, dns, host, port, cfg.limits.connect_timeout).await?;
+    check(snap, listeners, subject, addrs, now)
+}
+
+/// Checks addresses against the address rules and the rulesets' CIDRs.
+///
+/// # Errors
+///
+/// [`UpstreamError::Prohibited`] or [`UpstreamError::Blocked`] for the first address
+/// refused.
+pub fn check(
+    snap: &Snapshot,
+    listeners: &[SocketAddr],
+    subject: &Subject<'_>,
+    addrs: Vec<SocketAddr>,
+    now: OffsetDateTime,
+) -> Result<Vec<SocketAddr>, UpstreamError> {
+    let cfg = &snap.config.proxy;
     for addr in &addrs {
         if prohibited(cfg, listeners, *addr) {
             return Err(UpstreamError::Prohibited(addr.ip()));
@@ -240,7 +257,7 @@ pub fn prohibited(cfg: &ProxyConfig, listeners: &[SocketAddr], addr: SocketAddr)
 
 /// True when `addr` reaches one of the proxy's own listeners. A listener on a wildcard
 /// address (`0.0.0.0`, `::`) answers on every local address at its port.
-fn is_own(listeners: &[SocketAddr], addr: SocketAddr) -> bool {
+pub fn is_own(listeners: &[SocketAddr], addr: SocketAddr) -> bool {
     let ip = addr.ip();
     listeners
         .iter()
@@ -265,6 +282,8 @@ mod tests {
         ProxyConfig {
             name: std::sync::Arc::from("t"),
             listen: "127.0.0.1:3128".parse().unwrap(),
+            transparent_listen: None,
+            transparent_other: crate::config::TransparentOther::RefuseCovered,
             connect_ports: vec![443],
             allow_destinations: allow.iter().map(|n| n.parse().unwrap()).collect(),
             deny_destinations: deny.iter().map(|n| n.parse().unwrap()).collect(),

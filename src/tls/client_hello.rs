@@ -156,7 +156,8 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Parsed, Error> {
     }
 }
 
-const CONTENT_TYPE_HANDSHAKE: u8 = 22;
+/// TLS record content type of a handshake (RFC 8446 §5.1).
+pub const CONTENT_TYPE_HANDSHAKE: u8 = 22;
 const CONTENT_TYPE_ALERT: u8 = 21;
 const ALERT_LEVEL_FATAL: u8 = 2;
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;

@@ -13,3 +13,4 @@ mod deploy;
 mod limits;
 mod registry_url;
 mod reload;
+mod transparent;

@@ -92,6 +92,9 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     if let Some(l) = event.listener {
         w.str(f::LABELS_LISTENER, l.as_str());
     }
+    if event.unknown_protocol {
+        w.str(f::LABELS_PROTOCOL, "unknown");
+    }
     w.finish();
 }
 
@@ -293,6 +296,7 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
         ech: text(f::LABELS_ECH).as_deref() == Some("true"),
         listener: text(f::LABELS_LISTENER).and_then(|l| Listener::parse(&l)),
         identity: text(f::LABELS_IDENTITY).and_then(|l| IdentityLabel::parse(&l)),
+        unknown_protocol: text(f::LABELS_PROTOCOL).as_deref() == Some("unknown"),
     })
 }
 

@@ -1,0 +1,411 @@
+//! Transparent mode on a small network of the test's own (SPEC §6a): three network
+//! namespaces joined by veth pairs, with addresses the test picks:
+//!
+//! ```text
+//! client 10.77.1.2, .3, .4 --veth-- 10.77.1.1 gateway 10.77.2.1 --veth-- 10.77.2.2 origin
+//!                                   slagboom; nat PREROUTING REDIRECT
+//!                                   of TCP 80 and 443 to transparent_listen
+//! ```
+//!
+//! The origin runs a TLS and a plain HTTP server (Python's standard library) that log
+//! every connection; the clients are `curl` and `bash`. slagboom is the real binary.
+//! Every namespace (and with it every veth and nat rule) is deleted when the test
+//! ends, also when it fails; the processes it started are killed by PID. The test skips,
+//! saying why, only when the kernel refuses to create namespaces.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Namespaces named after this process, removed on drop.
+struct Net {
+    prefix: String,
+    children: Vec<Child>,
+}
+
+impl Net {
+    fn ns(&self, which: &str) -> String {
+        format!("{}-{which}", self.prefix)
+    }
+
+    /// Runs `args` inside namespace `which`; its output, or the failure.
+    fn exec(&self, which: &str, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(which)])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec runs")
+    }
+
+    fn run(&self, which: &str, args: &[&str]) {
+        let out = self.exec(which, args);
+        assert!(
+            out.status.success(),
+            "{which}: {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn spawn(&mut self, which: &str, args: &[&str], log: &Path) {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(which)])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for which in ["client", "gw", "origin"] {
+            let _ = Command::new("ip").args(["netns", "del", &self.ns(which)]).status();
+        }
+    }
+}
+
+/// Builds the three namespaces, or says why it cannot.
+fn build() -> Result<Net, String> {
+    let net = Net {
+        prefix: format!("sbt{}", std::process::id()),
+        children: Vec::new(),
+    };
+    for which in ["client", "gw", "origin"] {
+        let out = Command::new("ip").args(["netns", "add", &net.ns(which)]).output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => return Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let (c, g, o) = (net.ns("client"), net.ns("gw"), net.ns("origin"));
+    let ip = |args: &[&str]| {
+        let status = Command::new("ip").args(args).status().unwrap();
+        assert!(status.success(), "ip {args:?}");
+    };
+    ip(&[
+        "link", "add", "sbc0", "netns", &c, "type", "veth", "peer", "name", "sbg0", "netns", &g,
+    ]);
+    ip(&[
+        "link", "add", "sbg1", "netns", &g, "type", "veth", "peer", "name", "sbo0", "netns", &o,
+    ]);
+    for (which, cmds) in [
+        (
+            "client",
+            vec![
+                vec!["ip", "addr", "add", "10.77.1.2/24", "dev", "sbc0"],
+                vec!["ip", "addr", "add", "10.77.1.3/24", "dev", "sbc0"],
+                vec!["ip", "addr", "add", "10.77.1.4/24", "dev", "sbc0"],
+                vec!["ip", "link", "set", "sbc0", "up"],
+                vec!["ip", "link", "set", "lo", "up"],
+                vec!["ip", "route", "add", "default", "via", "10.77.1.1"],
+            ],
+        ),
+        (
+            "gw",
+            vec![
+                vec!["ip", "addr", "add", "10.77.1.1/24", "dev", "sbg0"],
+                vec!["ip", "addr", "add", "10.77.2.1/24", "dev", "sbg1"],
+                vec!["ip", "link", "set", "sbg0", "up"],
+                vec!["ip", "link", "set", "sbg1", "up"],
+                vec!["ip", "link", "set", "lo", "up"],
+                vec!["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
+                vec![
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-i",
+                    "sbg0",
+                    "-p",
+                    "tcp",
+                    "-m",
+                    "multiport",
+                    "--dports",
+                    "80,443",
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
+                    "3130",
+                ],
+            ],
+        ),
+        (
+            "origin",
+            vec![
+                vec!["ip", "addr", "add", "10.77.2.2/24", "dev", "sbo0"],
+                vec!["ip", "link", "set", "sbo0", "up"],
+                vec!["ip", "link", "set", "lo", "up"],
+                vec!["ip", "route", "add", "default", "via", "10.77.2.1"],
+            ],
+        ),
+    ] {
+        for cmd in cmds {
+            net.run(which, &cmd);
+        }
+    }
+    Ok(net)
+}
+
+/// The origin: TLS on 443 (the test PKI's certificate) and HTTP on 80, each logging
+/// one line per connection (`tls <sni>` / `http <path>`).
+const ORIGIN: &str = r#"
+import http.server, socketserver, ssl, sys, threading
+log = open(sys.argv[1], "a", buffering=1)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write("http %s\n" % self.path)
+        body = b"origin says hello"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+plain = S(("10.77.2.2", 80), H)
+tls = S(("10.77.2.2", 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+def sni(sock, name, _):
+    log.write("tls %s\n" % name)
+ctx.sni_callback = sni
+tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+threading.Thread(target=plain.serve_forever, daemon=True).start()
+log.write("ready\n")
+tls.serve_forever()
+"#;
+
+fn config(dir: &Path) -> PathBuf {
+    let mut opts = Opts {
+        proxy: "transparent_listen = \"0.0.0.0:3130\"\ntransparent_other = \"refuse-covered\"".into(),
+        overrides: vec![("far.test", "10.77.9.9")],
+        ..Opts::default()
+    };
+    opts.registry_source = "devices.csv".into();
+    let cfg = write_config(dir, &opts);
+    // The devices of this network: a covered one and a private one by address.
+    let csv = std::fs::read_to_string(dir.join("devices.csv")).unwrap()
+        + "net-cov,federal,Org,o1,full,none,none,false,,,10.77.1.2,active\n\
+           net-priv,federal,Org,o2,none,none,none,false,,,10.77.1.3,active\n";
+    std::fs::write(dir.join("devices.csv"), csv).unwrap();
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:3128\"")
+        .replace("listen = \"127.0.0.1:1\"", "listen = \"127.0.0.1:9090\"");
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        #[allow(clippy::disallowed_methods)] // a plain test thread
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn events(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The first event (waiting for it) that matches.
+fn event(dir: &Path, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wait_until(what, || events(dir).iter().any(&pred));
+    events(dir).into_iter().find(|e| pred(e)).unwrap()
+}
+
+fn curl(net: &Net, from: &str, args: &[&str], ca: &Path) -> std::process::Output {
+    let mut all = vec![
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        "--interface",
+        from,
+        "--cacert",
+        ca.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    net.exec("client", &all)
+}
+
+#[test]
+fn redirected_devices_are_identified_decided_and_logged() {
+    let mut net = match build() {
+        Ok(n) => n,
+        Err(why) => {
+            eprintln!("SKIPPED: the kernel refuses to create network namespaces here: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = Pki::new(&["www.tiktok.com", "far.test"]);
+    for (name, pem) in [
+        ("ca.pem", &pki.ca_pem),
+        ("leaf.pem", &pki.leaf_pem),
+        ("key.pem", &pki.key_pem),
+    ] {
+        std::fs::write(d.join(name), pem).unwrap();
+    }
+    let origin_log = d.join("origin.log");
+    std::fs::write(d.join("origin.py"), ORIGIN).unwrap();
+    let (script, leaf, key) = (d.join("origin.py"), d.join("leaf.pem"), d.join("key.pem"));
+    net.spawn(
+        "origin",
+        &[
+            "/usr/bin/python3",
+            script.to_str().unwrap(),
+            origin_log.to_str().unwrap(),
+            leaf.to_str().unwrap(),
+            key.to_str().unwrap(),
+        ],
+        &d.join("origin.out"),
+    );
+    wait_until("the origin", || {
+        std::fs::read_to_string(&origin_log)
+            .unwrap_or_default()
+            .contains("ready")
+    });
+    let cfg = config(d);
+    let bin = env!("CARGO_BIN_EXE_slagboom");
+    net.spawn(
+        "gw",
+        &[bin, "run", "-c", cfg.to_str().unwrap()],
+        &d.join("slagboom.log"),
+    );
+    let slagboom_log = d.join("slagboom.log");
+    let started = Instant::now() + DEADLINE;
+    while !net
+        .exec("gw", &["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3128"])
+        .status
+        .success()
+    {
+        let log = std::fs::read_to_string(&slagboom_log).unwrap_or_default();
+        assert!(Instant::now() < started, "slagboom did not start in the gateway: {log}");
+        #[allow(clippy::disallowed_methods)] // a plain test thread
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ca = d.join("ca.pem");
+    let origin_lines = || std::fs::read_to_string(&origin_log).unwrap_or_default();
+    let tiktok = ["--resolve", "www.tiktok.com:443:10.77.2.2", "https://www.tiktok.com/"];
+
+    // A covered device (by address): refused with a TLS alert, the origin sees nothing.
+    let out = curl(&net, "10.77.1.2", &tiktok, &ca);
+    assert!(!out.status.success(), "blocked");
+    let e = event(d, "the blocked event", |e| {
+        e["source"]["ip"] == "10.77.1.2" && e["event"]["action"] == "blocked"
+    });
+    assert_eq!(e["labels"]["listener"], "transparent");
+    assert_eq!(e["labels"]["identity"], "source-ip");
+    assert_eq!(e["device"]["id"], "net-cov");
+    assert_eq!(e["destination"]["ip"], "10.77.2.2");
+    assert_eq!(e["destination"]["port"], 443);
+    assert_eq!(e["tls"]["client"]["server_name"], "www.tiktok.com");
+    assert!(
+        !origin_lines().contains("tls www.tiktok.com"),
+        "the origin saw no connection"
+    );
+
+    // An allowed name reaches the original address with the origin's own certificate,
+    // although dns_overrides would send origin.test elsewhere.
+    let out = curl(
+        &net,
+        "10.77.1.2",
+        &["--resolve", "far.test:443:10.77.2.2", "https://far.test/tls"],
+        &ca,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "origin says hello");
+    assert!(origin_lines().contains("http /tls"));
+
+    // A private device passes to the banned name.
+    let out = curl(&net, "10.77.1.3", &tiktok, &ca);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let e = event(d, "the private device's event", |e| {
+        e["source"]["ip"] == "10.77.1.3" && e["event"]["action"] == "allowed"
+    });
+    assert_eq!(e["labels"]["coverage"], "private");
+
+    // Plain HTTP: the block page for the covered device, the origin for an allowed host.
+    let out = curl(
+        &net,
+        "10.77.1.2",
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--resolve",
+            "www.tiktok.com:80:10.77.2.2",
+            "http://www.tiktok.com/x",
+        ],
+        &ca,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    assert!(!origin_lines().contains("http /x"));
+    let out = curl(
+        &net,
+        "10.77.1.2",
+        &["--resolve", "far.test:80:10.77.2.2", "http://far.test/plain"],
+        &ca,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "origin says hello");
+    let e = event(d, "the plain request's event", |e| {
+        e["url"]["original"] == "http://far.test/plain"
+            || e["http"]["request"]["method"] == "GET"
+                && e["destination"]["port"] == 80
+                && e["event"]["action"] == "allowed"
+    });
+    assert_eq!(e["labels"]["listener"], "transparent");
+
+    // An unknown source under unknown_device = "deny": refused, auth_failed, identity none.
+    let out = curl(&net, "10.77.1.4", &tiktok, &ca);
+    assert!(!out.status.success());
+    let e = event(d, "the unknown source's event", |e| e["source"]["ip"] == "10.77.1.4");
+    assert_eq!(e["event"]["action"], "auth_failed");
+    assert_eq!(e["event"]["reason"], "credentials_missing");
+    assert_eq!(e["labels"]["identity"], "none");
+
+    // Bytes that are neither TLS nor HTTP from a covered device: refused (not_tls).
+    let out = net.exec(
+        "client",
+        &[
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/10.77.2.2/443; printf '\\001\\002garbage' >&3; timeout 5 cat <&3; true",
+        ],
+    );
+    assert!(out.status.success());
+    event(d, "the not_tls event", |e| e["event"]["reason"] == "not_tls");
+
+    // A connection straight to the transparent port (not redirected) is refused.
+    let _ = net.exec(
+        "client",
+        &["bash", "-c", "exec 3<>/dev/tcp/10.77.1.1/3130; timeout 5 cat <&3; true"],
+    );
+    let e = event(d, "the direct connection's event", |e| {
+        e["event"]["reason"] == "destination_prohibited" && e["labels"]["listener"] == "transparent"
+    });
+    assert_eq!(e["event"]["action"], "refused");
+}
