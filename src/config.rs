@@ -200,6 +200,9 @@ impl Checker<'_> {
 
     fn check(&self, raw: file::File) -> Result<Config, LoadError> {
         let proxy = self.proxy(raw.proxy)?;
+        if let Some(r) = &raw.radius {
+            return Err(self.err(r.span(), "[radius] is not supported yet"));
+        }
         if let Some(i) = &raw.intercept {
             return Err(self.err(i.span(), "[intercept] is not supported yet"));
         }

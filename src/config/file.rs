@@ -32,6 +32,7 @@ pub struct File {
     #[serde(default, rename = "policy")]
     pub policies: Vec<Spanned<Policy>>,
     pub intercept: Option<Spanned<Intercept>>,
+    pub radius: Option<Spanned<Radius>>,
     #[serde(default)]
     pub block_page: BlockPage,
     #[serde(default)]
@@ -293,6 +294,24 @@ pub struct Policy {
 pub struct Intercept {
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
+}
+
+/// `[radius]`: identity from the network's RADIUS accounting (SPEC §13).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Radius {
+    pub listen: SocketAddr,
+    pub binding_ttl: Option<Dur>,
+    #[serde(default)]
+    pub client: Vec<RadiusClient>,
+}
+
+/// One NAS allowed to send accounting.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusClient {
+    pub address: IpNet,
+    pub secret_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
