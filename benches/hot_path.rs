@@ -44,6 +44,7 @@ fn decision(c: &mut Criterion) {
                     proxy_authorization: Some(header.as_bytes()),
                     client_cert_sha256: None,
                     source: "10.1.2.3".parse().unwrap_or_else(|_| unreachable!()),
+                    bound: None,
                 };
                 let Ok(Identity::Device { device, .. }) = identify(&snap, black_box(&creds)) else {
                     unreachable!("the demo token is valid")

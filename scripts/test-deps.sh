@@ -4,8 +4,8 @@
 # (python3-pacparser), the Prometheus text parser (python3-prometheus-client),
 # docker-compose (to validate docker-compose.yml) and Chromium (driven headless through
 # the PAC file), iproute2 and util-linux's unshare (network namespaces of the tests'
-# own), iptables (the REDIRECT of transparent mode, inside those namespaces) and curl
-# (the client there). The tests run their own private
+# own), iptables (the REDIRECT of transparent mode, inside those namespaces), curl
+# (the client there) and radclient (freeradius-utils: a real RADIUS accounting client). The tests run their own private
 # rsyslogd; the system syslog is never configured or started.
 set -euo pipefail
 
@@ -21,6 +21,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v iptables >/dev/null || need+=(iptables)
 command -v curl >/dev/null || need+=(curl)
+command -v radclient >/dev/null || need+=(freeradius-utils)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

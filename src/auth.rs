@@ -24,6 +24,9 @@ pub struct Credentials<'a> {
     /// SHA-256 of the DER client certificate (TLS listener only).
     pub client_cert_sha256: Option<[u8; 32]>,
     pub source: IpAddr,
+    /// The device a RADIUS binding puts at `source`, if any (it comes before the
+    /// registry `addresses`).
+    pub bound: Option<DeviceId>,
 }
 
 /// How a device was recognised (the `method` metrics label).
@@ -32,6 +35,8 @@ pub enum Method {
     ClientCert,
     Token,
     SourceIp,
+    /// A RADIUS accounting binding of the source address.
+    Radius,
     None,
 }
 
@@ -43,6 +48,7 @@ impl Method {
             Method::ClientCert => IdentityLabel::ClientCert,
             Method::Token => IdentityLabel::Token,
             Method::SourceIp => IdentityLabel::SourceIp,
+            Method::Radius => IdentityLabel::Radius,
             Method::None => IdentityLabel::None,
         }
     }
@@ -52,6 +58,7 @@ impl Method {
             Method::ClientCert => "client-cert",
             Method::Token => "token",
             Method::SourceIp => "source-ip",
+            Method::Radius => "radius",
             Method::None => "none",
         }
     }
@@ -98,7 +105,10 @@ pub fn identify(snap: &Snapshot, creds: &Credentials<'_>) -> Result<Identity, Au
                     Method::Token,
                 )),
             },
-            AuthMethod::SourceIp => reg.by_address(creds.source).map(|d| (d, Method::SourceIp)),
+            AuthMethod::SourceIp => creds
+                .bound
+                .map(|d| (d, Method::Radius))
+                .or_else(|| reg.by_address(creds.source).map(|d| (d, Method::SourceIp))),
         };
         if let Some((device, method)) = found {
             let status = reg.device(device).status;
@@ -114,22 +124,27 @@ pub fn identify(snap: &Snapshot, creds: &Credentials<'_>) -> Result<Identity, Au
     }
 }
 
-/// Identifies a client by its source address alone (transparent mode, SPEC §6a): the
-/// registry `addresses` (longest prefix), then `unknown_device`.
+/// Identifies a client by its source address alone (transparent mode, SPEC §6a): a
+/// RADIUS binding (`bound`), the registry `addresses` (longest prefix), then
+/// `unknown_device`.
 ///
 /// # Errors
 ///
 /// `Missing` under `unknown_device = "deny"`; `Inactive` for a retired or lost device.
-pub fn identify_by_address(snap: &Snapshot, source: std::net::IpAddr) -> Result<Identity, AuthFailure> {
-    if let Some(device) = snap.registry.by_address(source) {
+pub fn identify_by_address(
+    snap: &Snapshot,
+    source: std::net::IpAddr,
+    bound: Option<DeviceId>,
+) -> Result<Identity, AuthFailure> {
+    let found = bound
+        .map(|d| (d, Method::Radius))
+        .or_else(|| snap.registry.by_address(source).map(|d| (d, Method::SourceIp)));
+    if let Some((device, method)) = found {
         let status = snap.registry.device(device).status;
         if status != Status::Active {
             return Err(AuthFailure::Inactive { device, status });
         }
-        return Ok(Identity::Device {
-            device,
-            method: Method::SourceIp,
-        });
+        return Ok(Identity::Device { device, method });
     }
     match snap.config.auth.unknown_device {
         UnknownDevice::Deny => Err(AuthFailure::Missing),

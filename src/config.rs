@@ -4,8 +4,10 @@
 
 pub mod file;
 mod log;
+mod radius;
 
 pub use log::{LogConfig, PrivacyConfig, Secret, SinkConfig};
+pub use radius::{RadiusClient, RadiusConfig};
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -144,6 +146,8 @@ pub struct Config {
     pub contact: String,
     pub log: LogConfig,
     pub privacy: PrivacyConfig,
+    /// `[radius]`, when accounting is listened to.
+    pub radius: Option<RadiusConfig>,
 }
 
 impl Config {
@@ -170,7 +174,7 @@ impl Config {
         kinds
     }
 
-    /// Every address slagboom listens on.
+    /// Every TCP address slagboom listens on.
     pub fn listeners(&self) -> Vec<SocketAddr> {
         let mut all = vec![self.proxy.listen, self.admin.listen];
         all.extend(self.proxy.transparent_listen);
@@ -200,9 +204,6 @@ impl Checker<'_> {
 
     fn check(&self, raw: file::File) -> Result<Config, LoadError> {
         let proxy = self.proxy(raw.proxy)?;
-        if let Some(r) = &raw.radius {
-            return Err(self.err(r.span(), "[radius] is not supported yet"));
-        }
         if let Some(i) = &raw.intercept {
             return Err(self.err(i.span(), "[intercept] is not supported yet"));
         }
@@ -222,7 +223,9 @@ impl Checker<'_> {
         let policies = self.policies(raw.policies)?;
         let log = self.log(raw.log)?;
         let privacy = self.privacy(raw.privacy)?;
+        let radius = self.radius(raw.radius)?;
         Ok(Config {
+            radius,
             path: self.path.to_path_buf(),
             proxy,
             admin,

@@ -32,16 +32,22 @@ pub enum Action {
     AuthFailed,
     Refused,
     Error,
+    /// A RADIUS accounting binding of an address to a device began (SPEC §13).
+    Bound,
+    /// That binding ended (Stop, Accounting-On/Off, a newer binding, or its TTL).
+    Unbound,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 8] = [
         Action::Allowed,
         Action::Blocked,
         Action::Advised,
         Action::AuthFailed,
         Action::Refused,
         Action::Error,
+        Action::Bound,
+        Action::Unbound,
     ];
 
     /// The action named `s` (as written in `event.action`).
@@ -57,23 +63,32 @@ impl Action {
             Action::AuthFailed => "auth_failed",
             Action::Refused => "refused",
             Action::Error => "error",
+            Action::Bound => "bound",
+            Action::Unbound => "unbound",
         }
     }
 
     /// `event.outcome`.
     pub fn outcome(self) -> &'static str {
         match self {
-            Action::Allowed | Action::Advised => "success",
+            Action::Allowed | Action::Advised | Action::Bound | Action::Unbound => "success",
             _ => "failure",
         }
     }
 
-    /// The second `event.type` value.
+    /// True for the events outside connections that a RADIUS session makes.
+    pub fn is_session(self) -> bool {
+        matches!(self, Action::Bound | Action::Unbound)
+    }
+
+    /// The second `event.type` value (the only one of a session event).
     pub fn event_type(self) -> &'static str {
         match self {
             Action::Allowed | Action::Advised => "allowed",
             Action::Blocked | Action::Refused | Action::AuthFailed => "denied",
             Action::Error => "error",
+            Action::Bound => "start",
+            Action::Unbound => "end",
         }
     }
 }
@@ -308,6 +323,10 @@ pub struct Event {
     pub identity: Option<IdentityLabel>,
     /// `labels.protocol = "unknown"`: transparent bytes that were neither TLS nor HTTP.
     pub unknown_protocol: bool,
+    /// `source.mac` (bound / unbound).
+    pub mac: Option<crate::registry::Mac>,
+    /// `labels.nas`: the RADIUS client that reported the session (bound / unbound).
+    pub nas: Option<IpAddr>,
 }
 
 impl Event {
@@ -338,6 +357,8 @@ impl Event {
             listener: None,
             identity: None,
             unknown_protocol: false,
+            mac: None,
+            nas: None,
         }
     }
 }

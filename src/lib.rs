@@ -50,6 +50,7 @@ pub mod pac;
 pub mod policy;
 pub mod prefix;
 pub mod proxy;
+pub mod radius;
 pub mod registry;
 pub mod reload;
 pub mod respond;

@@ -39,6 +39,23 @@ pub struct CoverageLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `bound`, `unbound`, `unknown_mac`, `bad_authenticator`, `unknown_client` or
+    /// `malformed`.
+    pub result: &'static str,
+}
+
+/// Every value of the RADIUS `result` label.
+pub const RADIUS_RESULTS: [&str; 6] = [
+    "bound",
+    "unbound",
+    "unknown_mac",
+    "bad_authenticator",
+    "unknown_client",
+    "malformed",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PolicyLabel {
     pub policy: String,
 }
@@ -61,6 +78,8 @@ pub struct Metrics {
     pub registry_devices: Family<CoverageLabel, Gauge>,
     pub reload_failures: Counter<u64, AtomicU64>,
     pub policy_review_overdue: Family<PolicyLabel, Gauge>,
+    pub radius_requests: Family<ResultLabel, Counter>,
+    pub radius_bindings: Gauge,
 }
 
 impl Default for Metrics {
@@ -88,6 +107,8 @@ impl Metrics {
             registry_devices: Family::default(),
             reload_failures: Counter::default(),
             policy_review_overdue: Family::default(),
+            radius_requests: Family::default(),
+            radius_bindings: Gauge::default(),
         };
         let r = &mut registry;
         r.register(
@@ -160,6 +181,19 @@ impl Metrics {
             "1 when a policy in force is past its review date",
             m.policy_review_overdue.clone(),
         );
+        r.register(
+            "slagboom_radius_requests",
+            "RADIUS accounting requests, by what came of them",
+            m.radius_requests.clone(),
+        );
+        r.register(
+            "slagboom_radius_bindings",
+            "Addresses bound to devices by RADIUS accounting now",
+            m.radius_bindings.clone(),
+        );
+        for result in RADIUS_RESULTS {
+            let _ = m.radius_requests.get_or_create(&ResultLabel { result });
+        }
         Metrics { registry, ..m }
     }
 

@@ -64,6 +64,8 @@ pub struct Shared {
     /// Every address this process listens on (refused as destinations).
     pub listeners: Vec<SocketAddr>,
     pub phase: watch::Receiver<Phase>,
+    /// Addresses bound to devices by RADIUS accounting (empty without `[radius]`).
+    pub bindings: Arc<crate::radius::Bindings>,
     /// One slot per open connection, across every listener (`max_connections`).
     slots: Arc<Semaphore>,
     max: usize,
@@ -85,6 +87,7 @@ impl Shared {
         Arc::new(Shared {
             limiter: AuthLimiter::new(limits.auth_failures_per_minute),
             dns: upstream::DnsCache::default(),
+            bindings: Arc::default(),
             state,
             events,
             metrics,

@@ -128,10 +128,10 @@ fn check_reports_file_and_line() {
     assert_eq!(code, 1);
     assert!(err.contains("[intercept] is not supported yet"), "{err}");
     let (code, err) = check_error("slagboom.toml", |t| {
-        format!("{t}\n[radius]\nlisten = \"127.0.0.1:1813\"\n[[radius.client]]\naddress = \"10.20.0.0/16\"\nsecret_file = \"s\"\n")
+        format!("{t}\n[radius]\nlisten = \"127.0.0.1:1813\"\n[[radius.client]]\naddress = \"10.20.0.0/16\"\nsecret_file = \"nowhere.secret\"\n")
     });
     assert_eq!(code, 1);
-    assert!(err.contains("[radius] is not supported yet"), "{err}");
+    assert!(err.contains("secret_file") && err.contains("nowhere.secret"), "{err}");
 }
 
 #[test]

@@ -21,6 +21,15 @@ pub fn check(path: &Path) -> Result<(), Failure> {
             cfg.proxy.transparent_other
         );
     }
+    if let Some(r) = &cfg.radius {
+        let clients: Vec<String> = r.clients.iter().map(|c| c.network.to_string()).collect();
+        println!(
+            "  radius    {} (clients {}; bindings live {})",
+            r.listen,
+            clients.join(", "),
+            humantime::format_duration(r.binding_ttl)
+        );
+    }
     println!("  admin     {}", cfg.admin.listen);
     let counts: Vec<String> = Coverage::ALL
         .iter()

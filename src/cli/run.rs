@@ -70,6 +70,7 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
     own.extend(transparent.iter().filter_map(|l| l.local_addr().ok()));
     own.extend(state.load().config.listeners());
     let shared = Shared::new(state.clone(), events.clone(), metrics.clone(), own, phase_rx.clone());
+    let bindings = shared.bindings.clone();
     let server = Server::explicit(explicit, shared.clone());
     let transparent = transparent.map(|l| Server::transparent(l, shared));
     let signals = (
@@ -87,11 +88,19 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         reloader: reloader.clone(),
         phase: phase_rx,
     });
-    let background = [
+    let mut background = vec![
         tokio::spawn(admin.serve(admin_socket)),
         tokio::spawn(reloader.clone().watch()),
         tokio::spawn(reloader.clone().daily_review_warning()),
     ];
+    if let Some(radius) = state.load().config.radius.clone() {
+        let socket = tokio::net::UdpSocket::bind(radius.listen)
+            .await
+            .map_err(|e| Failure::runtime(format!("cannot listen on {} (radius): {e}", radius.listen)))?;
+        let accounting = crate::radius::Accounting::new(state.clone(), bindings, events.clone(), metrics.clone());
+        tracing::info!(listen = %radius.listen, clients = radius.clients.len(), "radius accounting");
+        background.push(tokio::spawn(Arc::new(accounting).serve(socket)));
+    }
     tracing::info!(listen = %bound, transparent = ?transparent_listen, admin = %admin_listen, config = %path.display(), "slagboom is serving");
     let mut serving = tokio::spawn(async move {
         match transparent {

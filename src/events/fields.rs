@@ -14,6 +14,7 @@ pub const EVENT_DURATION: &str = "event.duration";
 pub const SOURCE_IP: &str = "source.ip";
 pub const SOURCE_PORT: &str = "source.port";
 pub const SOURCE_BYTES: &str = "source.bytes";
+pub const SOURCE_MAC: &str = "source.mac";
 pub const DESTINATION_DOMAIN: &str = "destination.domain";
 pub const DESTINATION_IP: &str = "destination.ip";
 pub const DESTINATION_PORT: &str = "destination.port";
@@ -37,6 +38,7 @@ pub const LABELS_ECH: &str = "labels.ech";
 pub const LABELS_LISTENER: &str = "labels.listener";
 pub const LABELS_IDENTITY: &str = "labels.identity";
 pub const LABELS_PROTOCOL: &str = "labels.protocol";
+pub const LABELS_NAS: &str = "labels.nas";
 
 /// `ecs.version`.
 pub const ECS_VERSION_VALUE: &str = "8.11.0";

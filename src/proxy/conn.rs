@@ -145,6 +145,15 @@ impl Ctx {
         });
     }
 
+    /// The registry device a RADIUS binding puts at the peer's address now.
+    pub fn bound(&self) -> Option<crate::registry::DeviceId> {
+        let device = self
+            .shared
+            .bindings
+            .device_of(self.peer.ip(), std::time::Instant::now())?;
+        self.snap.registry.by_id(&device)
+    }
+
     /// The verdict on what is known of the target (see [`verdict`](super::verdict)).
     pub fn verdict(&self, subject: &Subject<'_>, known: &Known<'_>, now: time::OffsetDateTime) -> Verdict {
         let rules = Rules {

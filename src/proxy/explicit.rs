@@ -148,6 +148,7 @@ async fn identify<'s>(ctx: &'s Ctx, io: &mut Io, head: &RequestHead, target: &Ta
         proxy_authorization,
         client_cert_sha256: None,
         source: ctx.peer.ip(),
+        bound: ctx.bound(),
     };
     let now = std::time::Instant::now();
     let limiter = &ctx.shared.limiter;

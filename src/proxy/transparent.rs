@@ -77,7 +77,7 @@ pub async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
 /// Who is asking: a device by its source address, or `unknown_device`; `Err` is the
 /// refusal due (its facts already in `event`).
 fn identify<'s>(ctx: &'s Ctx, event: &mut Event) -> Result<Who<'s>, Reason> {
-    match auth::identify_by_address(&ctx.snap, ctx.peer.ip()) {
+    match auth::identify_by_address(&ctx.snap, ctx.peer.ip(), ctx.bound()) {
         Ok(Identity::Device { device, method }) => {
             let d = ctx.snap.registry.device(device);
             event.device = Some(device_ref(d));
@@ -96,7 +96,11 @@ fn identify<'s>(ctx: &'s Ctx, event: &mut Event) -> Result<Who<'s>, Reason> {
             let d = ctx.snap.registry.device(device);
             event.device = Some(device_ref(d));
             event.coverage = CoverageLabel::Known(d.coverage());
-            event.identity = Some(IdentityLabel::SourceIp);
+            event.identity = Some(if ctx.bound() == Some(device) {
+                IdentityLabel::Radius
+            } else {
+                IdentityLabel::SourceIp
+            });
             Err(if status == Status::Lost {
                 Reason::DeviceLost
             } else {

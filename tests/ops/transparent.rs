@@ -192,16 +192,25 @@ tls.serve_forever()
 fn config(dir: &Path) -> PathBuf {
     let mut opts = Opts {
         proxy: "transparent_listen = \"0.0.0.0:3130\"\ntransparent_other = \"refuse-covered\"".into(),
+        extra: "[radius]\nlisten = \"0.0.0.0:1813\"\n[[radius.client]]\naddress = \"10.77.1.0/24\"\nsecret_file = \"radius.secret\"\n".into(),
         overrides: vec![("far.test", "10.77.9.9")],
         ..Opts::default()
     };
     opts.registry_source = "devices.csv".into();
     let cfg = write_config(dir, &opts);
-    // The devices of this network: a covered one and a private one by address.
-    let csv = std::fs::read_to_string(dir.join("devices.csv")).unwrap()
-        + "net-cov,federal,Org,o1,full,none,none,false,,,10.77.1.2,active\n\
-           net-priv,federal,Org,o2,none,none,none,false,,,10.77.1.3,active\n";
+    // The devices of this network: a covered one and a private one by address, and a
+    // covered phone known only by its MAC (RADIUS binds its address).
+    let csv = std::fs::read_to_string(dir.join("devices.csv"))
+        .unwrap()
+        .replacen(",addresses,status\n", ",addresses,status,macs\n", 1)
+        .replace(",active\n", ",active,\n")
+        .replace(",retired\n", ",retired,\n")
+        .replace(",lost\n", ",lost,\n")
+        + "net-cov,federal,Org,o1,full,none,none,false,,,10.77.1.2,active,\n\
+           net-priv,federal,Org,o2,none,none,none,false,,,10.77.1.3,active,\n\
+           net-phone,federal,Org,o3,full,none,none,false,,,,active,AA-BB-CC-DD-EE-04\n";
     std::fs::write(dir.join("devices.csv"), csv).unwrap();
+    std::fs::write(dir.join("radius.secret"), "testing123\n").unwrap();
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:3128\"")
@@ -398,6 +407,47 @@ fn redirected_devices_are_identified_decided_and_logged() {
     );
     assert!(out.status.success());
     event(d, "the not_tls event", |e| e["event"]["reason"] == "not_tls");
+
+    // RADIUS accounting from the network (radclient as the NAS): a wrong secret gets
+    // no answer and binds nothing; Start binds 10.77.1.4 to the phone, whose traffic is
+    // then known (identity radius) and blocked; Stop unbinds.
+    let radclient = |attrs: &str, secret: &str| {
+        net.exec(
+            "client",
+            &[
+                "bash",
+                "-c",
+                &format!("echo '{attrs}' | radclient -t 2 -r 1 -q 10.77.1.1:1813 acct {secret}"),
+            ],
+        )
+    };
+    let session = "Acct-Session-Id = \"s1\", Framed-IP-Address = 10.77.1.4, Calling-Station-Id = \"AA-BB-CC-DD-EE-04\"";
+    let out = radclient(&format!("Acct-Status-Type = Start, {session}"), "wrong");
+    assert!(!out.status.success(), "a wrong secret gets no answer");
+    let out = radclient(&format!("Acct-Status-Type = Start, {session}"), "testing123");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let e = event(d, "the bound event", |e| e["event"]["action"] == "bound");
+    assert_eq!(e["source"]["ip"], "10.77.1.4");
+    assert_eq!(e["source"]["mac"], "AA-BB-CC-DD-EE-04");
+    assert_eq!(e["device"]["id"], "net-phone");
+    assert_eq!(e["labels"]["nas"], "10.77.1.2");
+    let out = radclient(&format!("Acct-Status-Type = Interim-Update, {session}"), "testing123");
+    assert!(out.status.success());
+    let out = curl(&net, "10.77.1.4", &tiktok, &ca);
+    assert!(!out.status.success(), "the bound phone is covered: blocked");
+    let e = event(d, "the phone's blocked event", |e| {
+        e["source"]["ip"] == "10.77.1.4" && e["event"]["action"] == "blocked"
+    });
+    assert_eq!(e["labels"]["identity"], "radius");
+    assert_eq!(e["device"]["id"], "net-phone");
+    let out = radclient(&format!("Acct-Status-Type = Stop, {session}"), "testing123");
+    assert!(out.status.success());
+    event(d, "the unbound event", |e| e["event"]["action"] == "unbound");
+    assert_eq!(
+        events(d).iter().filter(|e| e["event"]["action"] == "bound").count(),
+        1,
+        "the Interim-Update changed nothing"
+    );
 
     // A connection straight to the transparent port (not redirected) is refused.
     let _ = net.exec(

@@ -21,7 +21,7 @@ pub fn severity(action: Action) -> u8 {
         Action::Blocked => 7,
         Action::Refused | Action::AuthFailed => 5,
         Action::Error | Action::Advised => 3,
-        Action::Allowed => 1,
+        Action::Allowed | Action::Bound | Action::Unbound => 1,
     }
 }
 

@@ -18,13 +18,20 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     w.str(f::ECS_VERSION, f::ECS_VERSION_VALUE);
     w.str(f::EVENT_ID, &event.id);
     w.str(f::EVENT_KIND, "event");
-    w.raw(f::EVENT_CATEGORY, "[\"network\",\"web\"]");
-    w.key(f::EVENT_TYPE);
-    w.out.extend_from_slice(if event.http {
-        b"[\"access\",\""
+    let session = event.action.is_session();
+    if session {
+        w.raw(f::EVENT_CATEGORY, "[\"session\"]");
+        w.key(f::EVENT_TYPE);
+        w.out.extend_from_slice(b"[\"");
     } else {
-        b"[\"connection\",\""
-    });
+        w.raw(f::EVENT_CATEGORY, "[\"network\",\"web\"]");
+        w.key(f::EVENT_TYPE);
+        w.out.extend_from_slice(if event.http {
+            b"[\"access\",\""
+        } else {
+            b"[\"connection\",\""
+        });
+    }
     w.out.extend_from_slice(event.action.event_type().as_bytes());
     w.out.extend_from_slice(b"\"]");
     w.str(f::EVENT_ACTION, event.action.as_str());
@@ -36,9 +43,14 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
         w.num(f::EVENT_DURATION, u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
     w.ip(f::SOURCE_IP, event.source.ip());
-    w.num(f::SOURCE_PORT, u64::from(event.source.port()));
+    if !session {
+        w.num(f::SOURCE_PORT, u64::from(event.source.port()));
+    }
     if let Some(b) = event.source_bytes {
         w.num(f::SOURCE_BYTES, b);
+    }
+    if let Some(m) = &event.mac {
+        w.str(f::SOURCE_MAC, &m.ecs());
     }
     if let Some(d) = &event.destination_domain {
         w.str(f::DESTINATION_DOMAIN, d);
@@ -82,7 +94,9 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     w.str(f::OBSERVER_NAME, &event.observer);
     w.str(f::OBSERVER_TYPE, "proxy");
     w.str(f::OBSERVER_PRODUCT, "slagboom");
-    w.str(f::LABELS_COVERAGE, event.coverage.as_str());
+    if !session {
+        w.str(f::LABELS_COVERAGE, event.coverage.as_str());
+    }
     if event.ech {
         w.str(f::LABELS_ECH, "true");
     }
@@ -91,6 +105,9 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     }
     if let Some(l) = event.listener {
         w.str(f::LABELS_LISTENER, l.as_str());
+    }
+    if let Some(nas) = event.nas {
+        w.ip(f::LABELS_NAS, nas);
     }
     if event.unknown_protocol {
         w.str(f::LABELS_PROTOCOL, "unknown");
@@ -251,11 +268,13 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
     let timestamp = humantime::parse_rfc3339(&need(f::TIMESTAMP)?).map_err(|e| format!("{}: {e}", f::TIMESTAMP))?;
     let action = Action::parse(&need(f::EVENT_ACTION)?).ok_or("unknown event.action")?;
     let ip = |path: &str| text(path).and_then(|t| t.parse().ok());
-    let source = std::net::SocketAddr::new(
-        ip(f::SOURCE_IP).ok_or("source.ip missing")?,
-        u16::try_from(number(f::SOURCE_PORT).ok_or("source.port missing")?).map_err(|_| "bad source.port")?,
-    );
-    let coverage = match need(f::LABELS_COVERAGE)?.as_str() {
+    let port = match number(f::SOURCE_PORT) {
+        Some(p) => u16::try_from(p).map_err(|_| "bad source.port")?,
+        None if action.is_session() => 0,
+        None => return Err("source.port missing".into()),
+    };
+    let source = std::net::SocketAddr::new(ip(f::SOURCE_IP).ok_or("source.ip missing")?, port);
+    let coverage = match text(f::LABELS_COVERAGE).unwrap_or_default().as_str() {
         "covered" => CoverageLabel::Known(Coverage::Covered),
         "advisory" => CoverageLabel::Known(Coverage::Advisory),
         "private" => CoverageLabel::Known(Coverage::Private),
@@ -297,6 +316,8 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
         listener: text(f::LABELS_LISTENER).and_then(|l| Listener::parse(&l)),
         identity: text(f::LABELS_IDENTITY).and_then(|l| IdentityLabel::parse(&l)),
         unknown_protocol: text(f::LABELS_PROTOCOL).as_deref() == Some("unknown"),
+        mac: text(f::SOURCE_MAC).and_then(|m| crate::registry::Mac::parse(&m).ok()),
+        nas: ip(f::LABELS_NAS),
     })
 }
 
