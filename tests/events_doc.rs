@@ -144,6 +144,20 @@ fn examples() -> Vec<(&'static str, Event)> {
     error.url = Some("http://slow.example.org/report?id=7".into());
     error.duration = Some(Duration::from_secs(10));
 
+    let mut bound = base(Action::Bound, "019ab8f1-b151-7f89-8c6f-8a7fabc2de16", t + 4_500);
+    bound.source = "10.77.1.4:0".parse().unwrap();
+    bound.listener = None;
+    bound.identity = None;
+    device(
+        "fed-phone-204",
+        "FPS Finance",
+        "staff-10204",
+        Coverage::Covered,
+        &mut bound,
+    );
+    bound.mac = Some(slagboom::registry::Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x04]));
+    bound.nas = Some("10.20.0.5".parse().unwrap());
+
     vec![
         ("allowed", allowed),
         ("advised", advised),
@@ -151,6 +165,7 @@ fn examples() -> Vec<(&'static str, Event)> {
         ("refused", refused),
         ("refused-address", refused_address),
         ("auth_failed", auth),
+        ("bound", bound),
         ("error", error),
     ]
 }
