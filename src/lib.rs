@@ -6,7 +6,9 @@
 //! ```text
 //! start       cli (run, check, explain) -> config -> state: registry, rules, policy
 //! accept      proxy::listener (max_connections, shared state built once)
-//! front door  proxy::explicit: request head (proxy::head), target (host), who (auth)
+//! front door  proxy::explicit: request head (proxy::head), target (host), who (auth);
+//!             proxy::transparent: original destination, who by address (radius
+//!             bindings, registry), first bytes
 //! verdict     proxy::verdict -> policy (pure): requested host, SNI, original address
 //! CONNECT     proxy::tunnel: upstream (resolve once, check, before the 200),
 //!             respond::ESTABLISHED, proxy::hello + tls::client_hello, verdict again,
@@ -29,7 +31,8 @@
 //! - [`policy`]: policies, their windows, and the pure decision.
 //! - [`proxy`]: listeners, front doors, the verdict, tunnels, HTTP forwarding,
 //!   upstream, and `finish`.
-//! - [`auth`]: device identity and the auth-failure limiter.
+//! - [`auth`]: device identity and the auth-failure limiter; [`radius`]: identity from
+//!   the network's RADIUS accounting.
 //! - [`tls`]: the ClientHello reader and alert records; TLS client settings.
 //! - [`respond`]: every answer slagboom makes itself, and the block page.
 //! - [`events`]: SIEM events, the spool and the sinks (at least once, per sink).
