@@ -33,6 +33,24 @@ const RECENT: usize = 4096;
 /// How often expired bindings are removed (with their `unbound` events).
 const SWEEP: Duration = Duration::from_secs(30);
 
+/// Receive buffer asked for the accounting socket: a burst after a controller restart
+/// (an Accounting-On, then a Start for every session) must not overflow it.
+const RECV_BUFFER: usize = 4 << 20;
+
+/// Binds the accounting socket (UDP) with a large receive buffer.
+///
+/// # Errors
+///
+/// The bind error.
+pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
+    // The kernel may cap it (net.core.rmem_max); what it grants is enough or the best there is.
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// The accounting listener: verifies, answers, binds and unbinds, and records a
 /// `bound` / `unbound` event for every change.
 #[derive(Debug)]

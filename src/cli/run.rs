@@ -94,8 +94,7 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         tokio::spawn(reloader.clone().daily_review_warning()),
     ];
     if let Some(radius) = state.load().config.radius.clone() {
-        let socket = tokio::net::UdpSocket::bind(radius.listen)
-            .await
+        let socket = crate::radius::bind(radius.listen)
             .map_err(|e| Failure::runtime(format!("cannot listen on {} (radius): {e}", radius.listen)))?;
         let accounting = crate::radius::Accounting::new(state.clone(), bindings, events.clone(), metrics.clone());
         tracing::info!(listen = %radius.listen, clients = radius.clients.len(), "radius accounting");
