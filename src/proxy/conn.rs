@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
+use super::head::{self, HeadError, RequestHead};
 use super::inbound::Inbound;
 use super::upstream::{self, Kept, UpstreamError};
 use super::verdict::{Known, Rules, Verdict};
@@ -33,6 +34,27 @@ pub struct Io {
     pub client: TcpStream,
     pub inbound: Inbound,
     pub upstream: Option<Kept>,
+}
+
+impl Io {
+    /// The next request head (within `header_bytes` and `header_timeout`), or `None`
+    /// when the process starts draining first.
+    pub async fn next_head(
+        &mut self,
+        limits: &crate::config::Limits,
+        phase: &mut tokio::sync::watch::Receiver<super::Phase>,
+    ) -> Option<Result<RequestHead, HeadError>> {
+        let read = head::read(
+            &mut self.inbound,
+            &mut self.client,
+            limits.header_bytes,
+            limits.header_timeout,
+        );
+        tokio::select! {
+            h = read => Some(h),
+            _ = super::until(phase, |p| p != super::Phase::Running) => None,
+        }
+    }
 }
 
 /// Where a request goes.

@@ -21,7 +21,7 @@ use super::conn::{device_ref, Ctx, Io, Target, Who};
 use super::finish::{finish, refusal};
 use super::head::{self, HeadError, RequestHead};
 use super::inbound::Inbound;
-use super::{forward, tunnel, Phase, Shared};
+use super::{forward, tunnel, Shared};
 use crate::auth::{self, AuthFailure, Credentials, Identity};
 use crate::events::{Action, CoverageLabel, IdentityLabel, Listener, Reason};
 use crate::host::Host;
@@ -46,15 +46,8 @@ pub async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, lis
     let mut phase = ctx.shared.phase.clone();
     let limits = &ctx.snap.config.proxy.limits;
     loop {
-        let read = head::read(
-            &mut io.inbound,
-            &mut io.client,
-            limits.header_bytes,
-            limits.header_timeout,
-        );
-        let head = tokio::select! {
-            h = read => h,
-            _ = super::until(&mut phase, |p| p != Phase::Running) => return,
+        let Some(head) = io.next_head(limits, &mut phase).await else {
+            return;
         };
         let head = match head {
             Ok(h) => h,

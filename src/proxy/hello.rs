@@ -7,7 +7,8 @@ use tokio::net::TcpStream;
 
 use super::inbound::Inbound;
 use crate::config::file::Limits;
-use crate::events::Reason;
+use crate::events::{Event, Reason};
+use crate::host::Host;
 use crate::tls::client_hello::{self, Alert, Parsed};
 
 /// What the first bytes said.
@@ -19,6 +20,24 @@ pub enum Hello {
     Opaque,
     /// The client closed without sending anything.
     Closed,
+}
+
+/// The normalised SNI of a ClientHello, with what it tells the event (the server
+/// name, ECH). `Err` when the name is no host name (a malformed hello: `decode_error`).
+pub fn server_name(hello: &Hello, event: &mut Event) -> Result<Option<Host>, ()> {
+    let Hello::Tls { sni, ech } = hello else {
+        return Ok(None);
+    };
+    event.ech = *ech;
+    let Some(sni) = sni else {
+        return Ok(None);
+    };
+    let Ok(host) = Host::parse(sni) else {
+        event.server_name = Some(sni.clone());
+        return Err(());
+    };
+    event.server_name = Some(host.as_str().to_owned());
+    Ok(Some(host))
 }
 
 /// Reads until a whole ClientHello is buffered (or the bytes are not TLS). A failure

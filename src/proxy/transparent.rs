@@ -21,11 +21,11 @@ use tokio::net::TcpStream;
 
 use super::conn::{device_ref, Ctx, Io, Target, Who};
 use super::finish::finish;
-use super::head::{self, HeadError, RequestHead};
-use super::hello::{self, Hello};
+use super::head::{HeadError, RequestHead};
+use super::hello;
 use super::inbound::Inbound;
 use super::verdict::{Known, Verdict};
-use super::{forward, tunnel, upstream, Phase, Shared};
+use super::{forward, tunnel, upstream, Shared};
 use crate::auth::{self, AuthFailure, Identity};
 use crate::config::TransparentOther;
 use crate::events::{Action, CoverageLabel, Event, IdentityLabel, Listener, Reason};
@@ -148,19 +148,12 @@ async fn tls(
         Ok(h) => h,
         Err((reason, alert)) => return tunnel::fail(ctx, io, event, reason, alert, started).await,
     };
-    let mut sni_host = None;
-    if let Hello::Tls { sni, ech } = &hello {
-        event.ech = *ech;
-        if let Some(sni) = sni {
-            let Ok(host) = Host::parse(sni) else {
-                event.server_name = Some(sni.clone());
-                let alert = Some(Alert::DecodeError);
-                return tunnel::fail(ctx, io, event, Reason::ClientHelloInvalid, alert, started).await;
-            };
-            event.server_name = Some(host.as_str().to_owned());
-            event.destination_domain = Some(host.as_str().to_owned());
-            sni_host = Some(host);
-        }
+    let Ok(sni_host) = hello::server_name(&hello, &mut event) else {
+        let alert = Some(Alert::DecodeError);
+        return tunnel::fail(ctx, io, event, Reason::ClientHelloInvalid, alert, started).await;
+    };
+    if let Some(host) = &sni_host {
+        event.destination_domain = Some(host.as_str().to_owned());
     }
     let who = match who {
         Ok(w) => w,
@@ -217,15 +210,8 @@ async fn http(ctx: &Ctx, io: &mut Io, original: SocketAddr, who: Result<Who<'_>,
     let mut phase = ctx.shared.phase.clone();
     let mut started = started;
     loop {
-        let read = head::read(
-            &mut io.inbound,
-            &mut io.client,
-            limits.header_bytes,
-            limits.header_timeout,
-        );
-        let head = tokio::select! {
-            h = read => h,
-            _ = super::until(&mut phase, |p| p != Phase::Running) => return,
+        let Some(head) = io.next_head(limits, &mut phase).await else {
+            return;
         };
         let mut event = ctx.event(Action::Allowed, None, None);
         event.destination_ip = Some(original.ip());

@@ -15,7 +15,6 @@ use super::hello::{self, Hello};
 use super::upstream;
 use super::verdict::{Known, Verdict};
 use crate::events::{Action, Event, Reason};
-use crate::host::Host;
 use crate::respond::{self, Answer};
 use crate::tls::client_hello::Alert;
 
@@ -71,19 +70,10 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         Err((reason, alert)) => return fail(ctx, io, event, reason, alert, started).await,
     };
     let hello_read = matches!(hello, Hello::Tls { .. });
-    let mut sni_host = None;
-    if let Hello::Tls { sni, ech } = &hello {
-        event.ech = *ech;
-        if let Some(sni) = sni {
-            let Ok(host) = Host::parse(sni) else {
-                event.server_name = Some(sni.clone());
-                let alert = Some(Alert::DecodeError);
-                return fail(ctx, io, event, Reason::ClientHelloInvalid, alert, started).await;
-            };
-            event.server_name = Some(host.as_str().to_owned());
-            sni_host = Some(host);
-        }
-    }
+    let Ok(sni_host) = hello::server_name(&hello, &mut event) else {
+        let alert = Some(Alert::DecodeError);
+        return fail(ctx, io, event, Reason::ClientHelloInvalid, alert, started).await;
+    };
     known.sni = sni_host.as_ref();
     known.first_bytes = !matches!(hello, Hello::Closed);
     let decision = match ctx.verdict(&subject, &known, now) {
