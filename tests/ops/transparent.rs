@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! client 10.77.1.2, .3, .4 --veth-- 10.77.1.1 gateway 10.77.2.1 --veth-- 10.77.2.2 origin
-//!                                   slagboom; nat PREROUTING REDIRECT
-//!                                   of TCP 80 and 443 to transparent_listen
+//!        fd00:77:1::2               fd00:77:1::1 ... fd00:77:2::1          fd00:77:2::2
+//!                                   slagboom on [::]:3130; nat PREROUTING
+//!                                   REDIRECT of TCP 80 and 443 (IPv4, IPv6)
 //! ```
 //!
 //! The origin runs a TLS and a plain HTTP server (Python's standard library) that log
@@ -109,9 +110,11 @@ fn build() -> Result<Net, String> {
                 vec!["ip", "addr", "add", "10.77.1.2/24", "dev", "sbc0"],
                 vec!["ip", "addr", "add", "10.77.1.3/24", "dev", "sbc0"],
                 vec!["ip", "addr", "add", "10.77.1.4/24", "dev", "sbc0"],
+                vec!["ip", "-6", "addr", "add", "fd00:77:1::2/64", "dev", "sbc0", "nodad"],
                 vec!["ip", "link", "set", "sbc0", "up"],
                 vec!["ip", "link", "set", "lo", "up"],
                 vec!["ip", "route", "add", "default", "via", "10.77.1.1"],
+                vec!["ip", "-6", "route", "add", "default", "via", "fd00:77:1::1"],
             ],
         ),
         (
@@ -119,10 +122,32 @@ fn build() -> Result<Net, String> {
             vec![
                 vec!["ip", "addr", "add", "10.77.1.1/24", "dev", "sbg0"],
                 vec!["ip", "addr", "add", "10.77.2.1/24", "dev", "sbg1"],
+                vec!["ip", "-6", "addr", "add", "fd00:77:1::1/64", "dev", "sbg0", "nodad"],
+                vec!["ip", "-6", "addr", "add", "fd00:77:2::1/64", "dev", "sbg1", "nodad"],
                 vec!["ip", "link", "set", "sbg0", "up"],
                 vec!["ip", "link", "set", "sbg1", "up"],
                 vec!["ip", "link", "set", "lo", "up"],
                 vec!["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
+                vec!["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"],
+                vec![
+                    "ip6tables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-i",
+                    "sbg0",
+                    "-p",
+                    "tcp",
+                    "-m",
+                    "multiport",
+                    "--dports",
+                    "80,443",
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
+                    "3130",
+                ],
                 vec![
                     "iptables",
                     "-t",
@@ -148,9 +173,11 @@ fn build() -> Result<Net, String> {
             "origin",
             vec![
                 vec!["ip", "addr", "add", "10.77.2.2/24", "dev", "sbo0"],
+                vec!["ip", "-6", "addr", "add", "fd00:77:2::2/64", "dev", "sbo0", "nodad"],
                 vec!["ip", "link", "set", "sbo0", "up"],
                 vec!["ip", "link", "set", "lo", "up"],
                 vec!["ip", "route", "add", "default", "via", "10.77.2.1"],
+                vec!["ip", "-6", "route", "add", "default", "via", "fd00:77:2::1"],
             ],
         ),
     ] {
@@ -176,22 +203,32 @@ class H(http.server.BaseHTTPRequestHandler):
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    def server_bind(self):
+        # No reverse lookup of the address (HTTPServer's getfqdn): no DNS here.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "origin", self.server_address[1]
+import socket
+class S6(S):
+    address_family = socket.AF_INET6
 plain = S(("10.77.2.2", 80), H)
 tls = S(("10.77.2.2", 443), H)
+tls6 = S6(("fd00:77:2::2", 443), H)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[2], sys.argv[3])
 def sni(sock, name, _):
     log.write("tls %s\n" % name)
 ctx.sni_callback = sni
 tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+tls6.socket = ctx.wrap_socket(tls6.socket, server_side=True)
 threading.Thread(target=plain.serve_forever, daemon=True).start()
+threading.Thread(target=tls6.serve_forever, daemon=True).start()
 log.write("ready\n")
 tls.serve_forever()
 "#;
 
 fn config(dir: &Path) -> PathBuf {
     let mut opts = Opts {
-        proxy: "transparent_listen = \"0.0.0.0:3130\"\ntransparent_other = \"refuse-covered\"".into(),
+        proxy: "transparent_listen = \"[::]:3130\"\ntransparent_other = \"refuse-covered\"\nrequire_sni_for_covered = true".into(),
         extra: "[radius]\nlisten = \"0.0.0.0:1813\"\n[[radius.client]]\naddress = \"10.77.1.0/24\"\nsecret_file = \"radius.secret\"\n".into(),
         overrides: vec![("far.test", "10.77.9.9")],
         ..Opts::default()
@@ -208,7 +245,8 @@ fn config(dir: &Path) -> PathBuf {
         .replace(",lost\n", ",lost,\n")
         + "net-cov,federal,Org,o1,full,none,none,false,,,10.77.1.2,active,\n\
            net-priv,federal,Org,o2,none,none,none,false,,,10.77.1.3,active,\n\
-           net-phone,federal,Org,o3,full,none,none,false,,,,active,AA-BB-CC-DD-EE-04\n";
+           net-phone,federal,Org,o3,full,none,none,false,,,,active,AA-BB-CC-DD-EE-04\n\
+           net-v6,federal,Org,o4,full,none,none,false,,,fd00:77:1::2,active,\n";
     std::fs::write(dir.join("devices.csv"), csv).unwrap();
     std::fs::write(dir.join("radius.secret"), "testing123\n").unwrap();
     let text = std::fs::read_to_string(&cfg)
@@ -291,11 +329,16 @@ fn redirected_devices_are_identified_decided_and_logged() {
         ],
         &d.join("origin.out"),
     );
-    wait_until("the origin", || {
-        std::fs::read_to_string(&origin_log)
-            .unwrap_or_default()
-            .contains("ready")
-    });
+    let deadline = Instant::now() + DEADLINE;
+    while !std::fs::read_to_string(&origin_log)
+        .unwrap_or_default()
+        .contains("ready")
+    {
+        let out = std::fs::read_to_string(d.join("origin.out")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "the origin did not start: {out}");
+        #[allow(clippy::disallowed_methods)] // a plain test thread
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let cfg = config(d);
     let bin = env!("CARGO_BIN_EXE_slagboom");
     net.spawn(
@@ -387,6 +430,31 @@ fn redirected_devices_are_identified_decided_and_logged() {
                 && e["event"]["action"] == "allowed"
     });
     assert_eq!(e["labels"]["listener"], "transparent");
+
+    // IPv6, through ip6tables on the same dual-stack listener: the covered device by
+    // its IPv6 address is blocked; IPv4 clients above were logged as plain IPv4.
+    let out = curl(
+        &net,
+        "fd00:77:1::2",
+        &[
+            "--resolve",
+            "www.tiktok.com:443:[fd00:77:2::2]",
+            "https://www.tiktok.com/",
+        ],
+        &ca,
+    );
+    assert!(!out.status.success(), "blocked over IPv6");
+    let e = event(d, "the IPv6 blocked event", |e| e["source"]["ip"] == "fd00:77:1::2");
+    assert_eq!(e["event"]["action"], "blocked");
+    assert_eq!(e["destination"]["ip"], "fd00:77:2::2");
+    assert_eq!(e["device"]["id"], "net-v6");
+
+    // No SNI (an IP-literal URL) from a covered device, with require_sni_for_covered.
+    let out = curl(&net, "10.77.1.2", &["-k", "https://10.77.2.2/nosni"], &ca);
+    assert!(!out.status.success());
+    let e = event(d, "the sni_required event", |e| e["event"]["reason"] == "sni_required");
+    assert_eq!(e["destination"]["ip"], "10.77.2.2");
+    assert!(!origin_lines().contains("http /nosni"));
 
     // An unknown source under unknown_device = "deny": refused, auth_failed, identity none.
     let out = curl(&net, "10.77.1.4", &tiktok, &ca);
