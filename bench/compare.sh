@@ -40,7 +40,10 @@ usage() {
 Options:
   --duration S     seconds of load per run (default $DURATION)
   --rounds N       repeat every run N times, order rotated; the table shows medians (default $ROUNDS)
-  --only LIST      scenarios, comma-separated: tunnel,keepalive,bulk,blocked,plain,idle
+  --only LIST      scenarios, comma-separated: tunnel,keepalive,bulk,blocked,plain,idle;
+                   `--only transparent` runs bench/transparent.sh instead (slagboom's CPU
+                   per new tunnel, explicit beside transparent through a REDIRECT, in
+                   network namespaces; root)
   -c N             concurrent clients (default $CONC)
   --idle N         tunnels held for the idle-memory scenario (default $IDLE)
   --targets LIST   of direct,squid,slagboom (default all three)
@@ -66,6 +69,9 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+if [ "$ONLY" = transparent ]; then
+    exec "$(dirname "$0")/transparent.sh" --duration "$DURATION" --rounds "$ROUNDS" -c "$CONC"
+fi
 
 ORIGIN=origin.test
 BLOCKED=www.tiktok.com

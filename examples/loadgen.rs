@@ -5,6 +5,9 @@
 //! - `bulk`: one tunnel to a cleartext port, `GET /big` inside, read every byte.
 //! - `idle`: open `--count` tunnels (CONNECT, TLS, one GET each), hold them for `--hold`
 //!   seconds, then close them. A line `{"held": N}` goes to stderr once all are open.
+//! - `tunnel`: a new tunnel per operation (CONNECT, TLS with SNI, `GET /small`, close).
+//!   Without a proxy it connects straight to `--connect`: where a REDIRECT sends that to
+//!   slagboom's transparent listener, this is the transparent path.
 //!
 //! Closed loop: `-c` workers, each starts its next operation when the previous one ends.
 //! One JSON object is printed on stdout at the end.
@@ -33,6 +36,7 @@ enum Mode {
     Blocked,
     Bulk,
     Idle,
+    Tunnel,
 }
 
 #[derive(Debug, Parser)]
@@ -80,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let report = match args.mode {
-            Mode::Blocked => blocked(args.clone()).await?,
+            Mode::Blocked | Mode::Tunnel => closed_loop(args.clone()).await?,
             Mode::Bulk => bulk(&args).await?,
             Mode::Idle => idle(args.clone()).await?,
         };
@@ -196,7 +200,19 @@ async fn blocked_once(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn blocked(args: Arc<Args>) -> anyhow::Result<serde_json::Value> {
+/// One operation of a closed-loop mode.
+async fn once(args: &Args, tls: Option<&tokio_rustls::TlsConnector>) -> anyhow::Result<()> {
+    match tls {
+        Some(tls) => open_idle(args, tls).await.map(drop),
+        None => blocked_once(args).await,
+    }
+}
+
+async fn closed_loop(args: Arc<Args>) -> anyhow::Result<serde_json::Value> {
+    let tls = match args.mode {
+        Mode::Tunnel => Some(Arc::new(tls_connector(&args)?)),
+        _ => None,
+    };
     let counters = Arc::new(Counters {
         ok: AtomicU64::new(0),
         errors: AtomicU64::new(0),
@@ -207,9 +223,10 @@ async fn blocked(args: Arc<Args>) -> anyhow::Result<serde_json::Value> {
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (args, counters, stop, first_error) = (args.clone(), counters.clone(), stop.clone(), first_error.clone());
+        let tls = tls.clone();
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                match tokio::time::timeout(Duration::from_secs(10), blocked_once(&args)).await {
+                match tokio::time::timeout(Duration::from_secs(10), once(&args, tls.as_deref())).await {
                     Ok(Ok(())) => {
                         counters.ok.fetch_add(1, Ordering::Relaxed);
                     }
@@ -232,7 +249,7 @@ async fn blocked(args: Arc<Args>) -> anyhow::Result<serde_json::Value> {
     let elapsed = started.elapsed().as_secs_f64();
     let ok = counters.ok.load(Ordering::Relaxed);
     Ok(serde_json::json!({
-        "mode": "blocked",
+        "mode": if args.mode == Mode::Tunnel { "tunnel" } else { "blocked" },
         "ok": ok,
         "errors": counters.errors.load(Ordering::Relaxed),
         "first_error": *first_error.lock().unwrap(),
@@ -270,7 +287,7 @@ async fn bulk(args: &Args) -> anyhow::Result<serde_json::Value> {
 
 fn tls_connector(args: &Args) -> anyhow::Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
-    let path = args.cacert.as_ref().context("--cacert is needed for idle tunnels")?;
+    let path = args.cacert.as_ref().context("--cacert is needed for TLS tunnels")?;
     for cert in CertificateDer::pem_file_iter(path)? {
         roots.add(cert?)?;
     }
@@ -285,13 +302,23 @@ async fn open_idle(
     args: &Args,
     tls: &tokio_rustls::TlsConnector,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let (s, _, rest) = connect_through(args, 200).await?;
-    if !rest.is_empty() {
-        bail!("bytes after the CONNECT answer");
-    }
+    let s = if proxy_addr(args)?.is_some() {
+        let (s, _, rest) = connect_through(args, 200).await?;
+        if !rest.is_empty() {
+            bail!("bytes after the CONNECT answer");
+        }
+        s
+    } else {
+        connect(args).await?
+    };
     let host = args.target.rsplit_once(':').map_or(args.target.as_str(), |(h, _)| h);
     let mut tls = tls.connect(ServerName::try_from(host.to_owned())?, s).await?;
-    let req = format!("GET /small HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let close = if args.mode == Mode::Tunnel {
+        "Connection: close\r\n"
+    } else {
+        ""
+    };
+    let req = format!("GET /small HTTP/1.1\r\nHost: {host}\r\n{close}\r\n");
     tls.write_all(req.as_bytes()).await?;
     let (status, length, rest) = read_head(&mut tls).await?;
     if status != 200 {
