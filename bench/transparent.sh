@@ -35,10 +35,16 @@ P="sbb$$"
 RUN="$(mktemp -d)"
 PIDS=()
 cleanup() {
+    # Every process started here, then anything else still inside the namespaces.
     for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
+    for n in client gw origin; do
+        for pid in $(ip netns pids "$P-$n" 2> /dev/null); do kill "$pid" 2> /dev/null || true; done
+    done
     sleep 0.5
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2> /dev/null || true; done
-    for n in client gw origin; do ip netns del "$P-$n" 2> /dev/null || true; done
+    for n in client gw origin; do
+        for pid in $(ip netns pids "$P-$n" 2> /dev/null); do kill -9 "$pid" 2> /dev/null || true; done
+        ip netns del "$P-$n" 2> /dev/null || true
+    done
     rm -rf "$RUN"
 }
 trap cleanup EXIT

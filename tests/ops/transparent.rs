@@ -73,6 +73,12 @@ impl Drop for Net {
             let _ = c.wait();
         }
         for which in ["client", "gw", "origin"] {
+            // Anything still running inside (a process keeps its namespace alive).
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.ns(which)]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
             let _ = Command::new("ip").args(["netns", "del", &self.ns(which)]).status();
         }
     }
