@@ -1,7 +1,8 @@
-//! The command line: `run`, `check`, `explain`, `pac` and `ca init`. Each subcommand is
+//! The command line: `run`, `check`, `explain`, `pac` and `ca`. Each subcommand is
 //! a thin adapter in `cli/`; exit codes: 0 ok, 1 invalid input or configuration,
 //! 2 runtime failure.
 
+mod ca;
 mod check;
 mod explain;
 mod run;
@@ -44,10 +45,33 @@ pub enum CaCommand {
     Init {
         #[command(flatten)]
         config: ConfigArg,
-        /// Where to write the CA certificate and key.
+        /// Where to write the CA certificate and key (`ca.pem`, `ca-key.pem`).
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         /// Overwrite an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create a devices CA for the HTTPS proxy port (`devices-ca.pem`, `devices-ca-key.pem`).
+    InitDevices {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a client certificate for a device from the devices CA; prints its cert_sha256.
+    IssueDevice {
+        /// With a configuration, an id the registry lacks is refused.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        device: String,
+        /// Where the devices CA is.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Where to write `ID.pem` and `ID-key.pem` (default: `--dir`).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[arg(long)]
         force: bool,
     },
@@ -94,12 +118,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             print!("{}", crate::pac::render(&snap.config.pac));
             Ok(())
         }
-        Command::Ca {
-            command: CaCommand::Init { config, .. },
-        } => {
-            Snapshot::load(&config.config).map_err(Failure::input)?;
-            Err(Failure::input("ca init is not supported yet"))
-        }
+        Command::Ca { command } => ca::ca(command),
     }
 }
 

@@ -218,13 +218,6 @@ fn pac_prints_the_script() {
 }
 
 #[test]
-fn ca_init_is_not_supported_yet() {
-    let o = slagboom(&["ca", "init", "-c", demo().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not supported yet"));
-}
-
-#[test]
 fn run_exits_2_when_it_cannot_listen() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -53,6 +53,11 @@ impl RuleIndex {
         &self.rulesets[id]
     }
 
+    /// Every entry of every ruleset.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
     pub fn rule(&self, id: RuleId) -> &Rule {
         &self.rules[id as usize]
     }
