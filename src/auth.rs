@@ -105,23 +105,13 @@ pub fn identify(snap: &Snapshot, creds: &Credentials<'_>) -> Result<Identity, Au
                     Method::Token,
                 )),
             },
-            AuthMethod::SourceIp => creds
-                .bound
-                .map(|d| (d, Method::Radius))
-                .or_else(|| reg.by_address(creds.source).map(|d| (d, Method::SourceIp))),
+            AuthMethod::SourceIp => by_address(snap, creds.source, creds.bound),
         };
-        if let Some((device, method)) = found {
-            let status = reg.device(device).status;
-            if status != Status::Active {
-                return Err(AuthFailure::Inactive { device, status });
-            }
-            return Ok(Identity::Device { device, method });
+        if found.is_some() {
+            return device_or_unknown(snap, found);
         }
     }
-    match snap.config.auth.unknown_device {
-        UnknownDevice::Deny => Err(AuthFailure::Missing),
-        other => Ok(Identity::Unknown(other)),
-    }
+    device_or_unknown(snap, None)
 }
 
 /// Identifies a client by its source address alone (transparent mode, SPEC §6a): a
@@ -136,19 +126,32 @@ pub fn identify_by_address(
     source: std::net::IpAddr,
     bound: Option<DeviceId>,
 ) -> Result<Identity, AuthFailure> {
-    let found = bound
+    device_or_unknown(snap, by_address(snap, source, bound))
+}
+
+/// The device a source address stands for: its RADIUS binding first, then the
+/// registry `addresses` (longest prefix).
+fn by_address(snap: &Snapshot, source: std::net::IpAddr, bound: Option<DeviceId>) -> Option<(DeviceId, Method)> {
+    bound
         .map(|d| (d, Method::Radius))
-        .or_else(|| snap.registry.by_address(source).map(|d| (d, Method::SourceIp)));
-    if let Some((device, method)) = found {
-        let status = snap.registry.device(device).status;
-        if status != Status::Active {
-            return Err(AuthFailure::Inactive { device, status });
+        .or_else(|| snap.registry.by_address(source).map(|d| (d, Method::SourceIp)))
+}
+
+/// The identity for a found device (refused unless active), or `unknown_device` when
+/// nothing matched.
+fn device_or_unknown(snap: &Snapshot, found: Option<(DeviceId, Method)>) -> Result<Identity, AuthFailure> {
+    match found {
+        Some((device, method)) => {
+            let status = snap.registry.device(device).status;
+            if status != Status::Active {
+                return Err(AuthFailure::Inactive { device, status });
+            }
+            Ok(Identity::Device { device, method })
         }
-        return Ok(Identity::Device { device, method });
-    }
-    match snap.config.auth.unknown_device {
-        UnknownDevice::Deny => Err(AuthFailure::Missing),
-        other => Ok(Identity::Unknown(other)),
+        None => match snap.config.auth.unknown_device {
+            UnknownDevice::Deny => Err(AuthFailure::Missing),
+            other => Ok(Identity::Unknown(other)),
+        },
     }
 }
 
