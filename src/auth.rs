@@ -93,10 +93,17 @@ pub fn identify(snap: &Snapshot, creds: &Credentials<'_>) -> Result<Identity, Au
         let found = match method {
             AuthMethod::ClientCert => match creds.client_cert_sha256 {
                 None => None,
-                Some(hash) => Some((
-                    reg.by_cert(&hash).ok_or(AuthFailure::Invalid(Method::ClientCert))?,
-                    Method::ClientCert,
-                )),
+                Some(hash) => {
+                    let device = reg.by_cert(&hash).ok_or(AuthFailure::Invalid(Method::ClientCert))?;
+                    // A token for another device on this connection is a conflict,
+                    // never "the certificate wins" (SPEC §7).
+                    if let Some(header) = creds.proxy_authorization {
+                        if check_token(snap, header) != Some(device) {
+                            return Err(AuthFailure::Invalid(Method::ClientCert));
+                        }
+                    }
+                    Some((device, Method::ClientCert))
+                }
             },
             AuthMethod::Token => match creds.proxy_authorization {
                 None => None,

@@ -5,9 +5,11 @@
 pub mod file;
 mod log;
 mod radius;
+mod tls;
 
 pub use log::{LogConfig, PrivacyConfig, Secret, SinkConfig};
 pub use radius::{RadiusClient, RadiusConfig};
+pub use tls::{InterceptConfig, TlsListenConfig};
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -71,6 +73,8 @@ pub struct ProxyConfig {
     pub listen: SocketAddr,
     /// The target of an `iptables`/`nftables` REDIRECT (SPEC §6a).
     pub transparent_listen: Option<SocketAddr>,
+    /// The HTTPS proxy port (SPEC §7).
+    pub tls: Option<TlsListenConfig>,
     pub transparent_other: TransparentOther,
     pub connect_ports: Vec<u16>,
     pub allow_destinations: Vec<IpNet>,
@@ -148,6 +152,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// `[radius]`, when accounting is listened to.
     pub radius: Option<RadiusConfig>,
+    /// `[intercept]`: block and advice pages over HTTPS (SPEC §7).
+    pub intercept: Option<InterceptConfig>,
 }
 
 impl Config {
@@ -168,6 +174,9 @@ impl Config {
     /// The `listener` label of each proxy listener configured (SPEC §10).
     pub fn listener_kinds(&self) -> Vec<&'static str> {
         let mut kinds = vec!["explicit"];
+        if self.proxy.tls.is_some() {
+            kinds.push("tls");
+        }
         if self.proxy.transparent_listen.is_some() {
             kinds.push("transparent");
         }
@@ -178,6 +187,7 @@ impl Config {
     pub fn listeners(&self) -> Vec<SocketAddr> {
         let mut all = vec![self.proxy.listen, self.admin.listen];
         all.extend(self.proxy.transparent_listen);
+        all.extend(self.proxy.tls.as_ref().map(|t| t.listen));
         all
     }
 }
@@ -204,9 +214,7 @@ impl Checker<'_> {
 
     fn check(&self, raw: file::File) -> Result<Config, LoadError> {
         let proxy = self.proxy(raw.proxy)?;
-        if let Some(i) = &raw.intercept {
-            return Err(self.err(i.span(), "[intercept] is not supported yet"));
-        }
+        let intercept = self.intercept(raw.intercept)?;
         let admin = AdminConfig {
             listen: raw.admin.listen,
             reload_token_file: raw.admin.reload_token_file.map(|p| self.resolve(&p)),
@@ -226,6 +234,7 @@ impl Checker<'_> {
         let radius = self.radius(raw.radius)?;
         Ok(Config {
             radius,
+            intercept,
             path: self.path.to_path_buf(),
             proxy,
             admin,
@@ -240,9 +249,10 @@ impl Checker<'_> {
         })
     }
 
-    fn proxy(&self, p: file::Proxy) -> Result<ProxyConfig, LoadError> {
-        if let Some(l) = &p.tls_listen {
-            return Err(self.err(l.span(), "tls_listen is not supported yet"));
+    fn proxy(&self, mut p: file::Proxy) -> Result<ProxyConfig, LoadError> {
+        let tls = self.tls_listen(&mut p)?;
+        if tls.as_ref().is_some_and(|t| t.listen == p.listen) {
+            return Err(LoadError::new(self.path, tls.as_ref().map_or(1, |t| t.line), "tls_listen must differ from listen"));
         }
         if let Some(l) = &p.transparent_listen {
             if !cfg!(target_os = "linux") {
@@ -287,6 +297,7 @@ impl Checker<'_> {
             name: p.name.unwrap_or_else(default_name).into(),
             listen: p.listen,
             transparent_listen: p.transparent_listen.map(|l| l.into_inner()),
+            tls,
             transparent_other: p.transparent_other,
             connect_ports: p.connect_ports,
             allow_destinations: p.allow_destinations.iter().map(IpNet::trunc).collect(),

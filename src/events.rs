@@ -323,6 +323,10 @@ pub struct Event {
     pub identity: Option<IdentityLabel>,
     /// `labels.protocol = "unknown"`: transparent bytes that were neither TLS nor HTTP.
     pub unknown_protocol: bool,
+    /// `labels.intercepted = "true"`: TLS was terminated to show a block or advice page.
+    pub intercepted: bool,
+    /// `labels.acknowledged = "true"`: the device acknowledged an advice page.
+    pub acknowledged: bool,
     /// `source.mac` (bound / unbound).
     pub mac: Option<crate::registry::Mac>,
     /// `labels.nas`: the RADIUS client that reported the session (bound / unbound).
@@ -357,6 +361,8 @@ impl Event {
             listener: None,
             identity: None,
             unknown_protocol: false,
+            intercepted: false,
+            acknowledged: false,
             mac: None,
             nas: None,
         }

@@ -56,6 +56,12 @@ pub const RADIUS_RESULTS: [&str; 6] = [
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `block` or `advice`.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PolicyLabel {
     pub policy: String,
 }
@@ -80,6 +86,8 @@ pub struct Metrics {
     pub policy_review_overdue: Family<PolicyLabel, Gauge>,
     pub radius_requests: Family<ResultLabel, Counter>,
     pub radius_bindings: Gauge,
+    pub intercepted: Family<KindLabel, Counter>,
+    pub certificates_minted: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -109,6 +117,8 @@ impl Metrics {
             policy_review_overdue: Family::default(),
             radius_requests: Family::default(),
             radius_bindings: Gauge::default(),
+            intercepted: Family::default(),
+            certificates_minted: Counter::default(),
         };
         let r = &mut registry;
         r.register(
@@ -191,6 +201,19 @@ impl Metrics {
             "Addresses bound to devices by RADIUS accounting now",
             m.radius_bindings.clone(),
         );
+        r.register(
+            "slagboom_intercepted",
+            "TLS connections terminated to show a page, by kind (block, advice)",
+            m.intercepted.clone(),
+        );
+        r.register(
+            "slagboom_certificates_minted",
+            "Leaf certificates minted for intercepted names (cache misses)",
+            m.certificates_minted.clone(),
+        );
+        for kind in ["block", "advice"] {
+            let _ = m.intercepted.get_or_create(&KindLabel { kind });
+        }
         for result in RADIUS_RESULTS {
             let _ = m.radius_requests.get_or_create(&ResultLabel { result });
         }

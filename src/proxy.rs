@@ -14,8 +14,10 @@
 //! [`Shared`] is built once per process and handed to every listener; each connection
 //! loads one snapshot at accept and keeps it (`conn.rs`).
 
+mod advice;
 mod body;
 pub mod chunked;
+mod client;
 mod conn;
 mod explicit;
 mod finish;
@@ -23,6 +25,7 @@ mod forward;
 mod head;
 mod hello;
 mod inbound;
+mod intercept;
 mod listener;
 mod relay;
 mod response;
@@ -41,6 +44,7 @@ use crate::events::EventLog;
 use crate::metrics::Metrics;
 use crate::state::State;
 
+pub use advice::init_local_offset;
 pub use listener::{bind_reuse, Server};
 
 /// Where the process is in its life.
@@ -66,6 +70,10 @@ pub struct Shared {
     pub phase: watch::Receiver<Phase>,
     /// Addresses bound to devices by RADIUS accounting (empty without `[radius]`).
     pub bindings: Arc<crate::radius::Bindings>,
+    /// Minted leaves for intercepted names (`[intercept] leaf_cache`).
+    pub leaves: crate::tls::leaf::LeafCache,
+    /// Advice pages shown and acknowledged.
+    pub advice: advice::Advice,
     /// One slot per open connection, across every listener (`max_connections`).
     slots: Arc<Semaphore>,
     max: usize,
@@ -88,6 +96,8 @@ impl Shared {
             limiter: AuthLimiter::new(limits.auth_failures_per_minute),
             dns: upstream::DnsCache::default(),
             bindings: Arc::default(),
+            leaves: crate::tls::leaf::LeafCache::new(snap.config.intercept.as_ref().map_or(1, |i| i.leaf_cache)),
+            advice: advice::Advice::default(),
             state,
             events,
             metrics,

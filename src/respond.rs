@@ -4,6 +4,7 @@
 //! refusal once a tunnel's TLS has begun. An [`Answer`] names what to say; only this
 //! module turns it into bytes.
 
+pub mod advice_page;
 pub mod block_page;
 pub mod negotiate;
 
@@ -11,6 +12,12 @@ use crate::events::Reason;
 use crate::tls::client_hello::{self, Alert};
 
 pub use block_page::{BlockFacts, Lang};
+
+/// The Content-Security-Policy of every block page (SPEC §7): nothing may load, only
+/// the inline style applies.
+pub const BLOCK_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
+/// The advice page's: the block page's, and its form may post to its own origin.
+pub const ADVICE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'";
 
 /// The answer to a CONNECT that is let through (RFC 9110 §9.3.6).
 pub const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
@@ -27,6 +34,15 @@ pub enum Answer<'a> {
         accept_language: Option<&'a str>,
         head: bool,
     },
+    /// The 200 advice page of an intercepted `warn` (SPEC §7), with its one-time token.
+    AdvicePage {
+        facts: BlockFacts<'a>,
+        token: &'a str,
+        accept_language: Option<&'a str>,
+        head: bool,
+    },
+    /// 303 See Other to `location` (RFC 9110 §15.4.4): the advice was acknowledged.
+    SeeOther { location: &'a str },
     /// A fatal TLS alert, then close (a refusal once the client speaks TLS).
     Alert(Alert),
     /// Nothing more to say: close (the relay has answered, or there is no one to answer).
@@ -46,6 +62,13 @@ impl Answer<'_> {
                 accept_language,
                 head,
             } => block_page(Reason::Policy, facts, *accept, *accept_language, *head),
+            Answer::AdvicePage {
+                facts,
+                token,
+                accept_language,
+                head,
+            } => advice_page(facts, token, *accept_language, *head),
+            Answer::SeeOther { location } => see_other(location, event_id),
             Answer::Alert(alert) => client_hello::alert_record(*alert).to_vec(),
             Answer::Close | Answer::KeepOpen => Vec::new(),
         }
@@ -57,6 +80,8 @@ impl Answer<'_> {
             Answer::Refusal { reason, answering } if answering.as_origin && status(*reason).0 == 407 => Some(403),
             Answer::Refusal { reason, .. } => Some(status(*reason).0),
             Answer::BlockPage { .. } => Some(403),
+            Answer::AdvicePage { .. } => Some(200),
+            Answer::SeeOther { .. } => Some(303),
             _ => None,
         }
     }
@@ -146,9 +171,12 @@ pub fn refusal(reason: Reason, event_id: &str, answering: Answering) -> Vec<u8> 
         reason,
         event_id,
         answering,
-        "text/plain; charset=utf-8",
-        None,
-        body.as_bytes(),
+        Body {
+            content_type: "text/plain; charset=utf-8",
+            lang: None,
+            csp: None,
+            bytes: body.as_bytes(),
+        },
     )
 }
 
@@ -173,9 +201,12 @@ pub fn block_page(
             reason,
             facts.event_id,
             answering,
-            "application/json",
-            None,
-            body.as_bytes(),
+            Body {
+                content_type: "application/json",
+                lang: None,
+                csp: Some(BLOCK_CSP),
+                bytes: body.as_bytes(),
+            },
         )
     } else {
         let lang = Lang::negotiate(accept_language);
@@ -184,21 +215,64 @@ pub fn block_page(
             reason,
             facts.event_id,
             answering,
-            "text/html; charset=utf-8",
-            Some(lang),
-            body.as_bytes(),
+            Body {
+                content_type: "text/html; charset=utf-8",
+                lang: Some(lang),
+                csp: Some(BLOCK_CSP),
+                bytes: body.as_bytes(),
+            },
         )
     }
 }
 
-fn response(
-    reason: Reason,
-    event_id: &str,
-    answering: Answering,
-    content_type: &str,
+/// The 200 advice page (SPEC §7) in the user's language; the connection closes after it.
+pub fn advice_page(facts: &BlockFacts<'_>, token: &str, accept_language: Option<&str>, head: bool) -> Vec<u8> {
+    let lang = Lang::negotiate(accept_language);
+    let body = advice_page::html(lang, facts, token);
+    let mut out = Vec::with_capacity(400 + body.len());
+    let mut push = |s: &str| out.extend_from_slice(s.as_bytes());
+    push("HTTP/1.1 200 OK\r\nSlagboom-Event-Id: ");
+    push(facts.event_id);
+    push("\r\nContent-Language: ");
+    push(lang.code());
+    push("\r\nVary: Accept-Language\r\nContent-Security-Policy: ");
+    push(ADVICE_CSP);
+    push("\r\nCache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ");
+    push(&body.len().to_string());
+    push("\r\nConnection: close\r\n\r\n");
+    if !head {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
+}
+
+/// 303 to `location` (an `https://` URL the proxy built itself), no content.
+pub fn see_other(location: &str, event_id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(200 + location.len());
+    let mut push = |s: &str| out.extend_from_slice(s.as_bytes());
+    push("HTTP/1.1 303 See Other\r\nLocation: ");
+    push(location);
+    push("\r\nSlagboom-Event-Id: ");
+    push(event_id);
+    push("\r\nCache-Control: no-store\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    out
+}
+
+/// A response's content and what describes it.
+struct Body<'a> {
+    content_type: &'a str,
     lang: Option<Lang>,
-    body: &[u8],
-) -> Vec<u8> {
+    csp: Option<&'a str>,
+    bytes: &'a [u8],
+}
+
+fn response(reason: Reason, event_id: &str, answering: Answering, body: Body<'_>) -> Vec<u8> {
+    let Body {
+        content_type,
+        lang,
+        csp,
+        bytes: body,
+    } = body;
     let (code, phrase, kind) = match status(reason) {
         (407, _, kind) if answering.as_origin => (403, "Forbidden", kind),
         other => other,
@@ -216,6 +290,11 @@ fn response(
     push("\"\r\nSlagboom-Event-Id: ");
     push(event_id);
     push("\r\n");
+    if let Some(csp) = csp {
+        push("Content-Security-Policy: ");
+        push(csp);
+        push("\r\n");
+    }
     if code == 407 {
         push("Proxy-Authenticate: Basic realm=\"slagboom\"\r\n");
     }

@@ -13,6 +13,7 @@ use crate::host::Host;
 use crate::policy::{self, Decision, Explanation, Policy, Subject, Window};
 use crate::registry::Registry;
 use crate::rules::{self, RuleIndex};
+use crate::tls::leaf::BlockCa;
 
 /// Everything a decision needs, loaded and checked together.
 #[derive(Debug)]
@@ -25,6 +26,10 @@ pub struct Snapshot {
     pub registry_etag: Option<String>,
     /// SHA-256 of a registry fetched from a URL (servers without `ETag`).
     pub registry_digest: Option<[u8; 32]>,
+    /// The HTTPS proxy port's TLS (`tls_listen`).
+    pub tls_listen: Option<Arc<rustls::ServerConfig>>,
+    /// The block-page CA (`[intercept]`).
+    pub block_ca: Option<Arc<BlockCa>>,
 }
 
 impl Snapshot {
@@ -35,8 +40,31 @@ impl Snapshot {
         Self::from_config(config)
     }
 
-    /// Loads the registry and rules named by an already validated configuration.
+    /// Loads the registry and rules named by an already validated configuration, and
+    /// reads and checks its certificates and keys (`tls_listen`, `[intercept]`).
     pub fn from_config(config: Config) -> Result<Snapshot, LoadError> {
+        let mut snap = Self::without_keys(config)?;
+        let cfg = &snap.config;
+        if let Some(t) = &cfg.proxy.tls {
+            let server = crate::tls::server::listen_config(t)
+                .map_err(|e| LoadError::new(&cfg.path, t.line, format!("tls_listen: {e}")))?;
+            snap.tls_listen = Some(server);
+        }
+        if let Some(i) = &cfg.intercept {
+            let ca = BlockCa::load(&i.ca_cert, &i.ca_key)
+                .map_err(|e| LoadError::new(&cfg.path, i.line, format!("[intercept] {e}")))?;
+            snap.block_ca = Some(Arc::new(ca));
+        }
+        Ok(snap)
+    }
+
+    /// Loads the configuration at `path` with its registry and rules, but reads no
+    /// certificate or key (`ca init` makes them).
+    pub fn load_without_keys(path: &Path) -> Result<Snapshot, LoadError> {
+        Self::without_keys(Config::load(path)?)
+    }
+
+    fn without_keys(config: Config) -> Result<Snapshot, LoadError> {
         let rules = rules::load_dir(&config.rules_dir)?;
         let policies = config
             .policies
@@ -74,6 +102,8 @@ impl Snapshot {
             policies,
             registry_etag: etag,
             registry_digest: digest,
+            tls_listen: None,
+            block_ca: None,
         })
     }
 

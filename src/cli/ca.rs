@@ -12,7 +12,8 @@ pub fn ca(command: CaCommand) -> Result<(), Failure> {
     };
     match command {
         CaCommand::Init { config, dir, force } => {
-            let snap = Snapshot::load(&config.config).map_err(Failure::input)?;
+            // The CA may not exist yet: `[intercept]` files are not read here.
+            let snap = Snapshot::load_without_keys(&config.config).map_err(Failure::input)?;
             let constraints = ca::constraints(&snap);
             if !constraints.unconstrainable.is_empty() {
                 eprintln!(
@@ -44,7 +45,7 @@ pub fn ca(command: CaCommand) -> Result<(), Failure> {
             force,
         } => {
             if let Some(config) = config {
-                let snap = Snapshot::load(&config).map_err(Failure::input)?;
+                let snap = Snapshot::load_without_keys(&config).map_err(Failure::input)?;
                 if snap.registry.by_id(&device).is_none() {
                     return Err(Failure::input(format!("device {device:?} is not in the registry")));
                 }

@@ -30,6 +30,24 @@ pub fn check(path: &Path) -> Result<(), Failure> {
             humantime::format_duration(r.binding_ttl)
         );
     }
+    if let Some(t) = &cfg.proxy.tls {
+        let certs = if t.client_ca.is_some() {
+            "device certificates from client_ca"
+        } else {
+            "no device certificates"
+        };
+        println!("  tls       {} (HTTPS proxy port; {certs})", t.listen);
+    }
+    if let (Some(i), Some(ca)) = (&cfg.intercept, &snap.block_ca) {
+        println!(
+            "  intercept CA {} ({} permitted names; leaves live {}, {} cached; advice pages {})",
+            i.ca_cert.display(),
+            ca.permitted().len(),
+            humantime::format_duration(i.leaf_lifetime),
+            i.leaf_cache,
+            if i.advice_pages { "on" } else { "off" }
+        );
+    }
     println!("  admin     {}", cfg.admin.listen);
     let counts: Vec<String> = Coverage::ALL
         .iter()
@@ -56,6 +74,15 @@ pub fn check(path: &Path) -> Result<(), Failure> {
     }
     for s in &cfg.log.sinks {
         println!("  sink      {} ({:?}, {:?})", s.name, s.kind, s.format);
+    }
+    if let Some(ca) = &snap.block_ca {
+        let outgrown = crate::tls::ca::outgrown(&snap, ca);
+        if !outgrown.is_empty() {
+            println!(
+                "warning: the block-page CA does not permit these blocked names (the rules changed after it was made; run `slagboom ca init --force` and roll it out again): {}",
+                outgrown.join(", ")
+            );
+        }
     }
     let overdue = snap.overdue_policies(now);
     if !overdue.is_empty() {

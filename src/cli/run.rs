@@ -19,6 +19,8 @@ use crate::reload::{Reloader, Trigger};
 use crate::state::{Snapshot, State};
 
 pub fn run(path: &Path) -> Result<(), Failure> {
+    // The local offset is read while the process has one thread (see `advice`).
+    crate::proxy::init_local_offset();
     let snap = Snapshot::load(path).map_err(Failure::input)?;
     init_tracing();
     // One core (a container limit, or taskset): the single-threaded scheduler does the
@@ -65,13 +67,19 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         Some(addr) => Some(bind_reuse(addr).map_err(|e| cannot(addr, e))?),
         None => None,
     };
+    let tls_listen = state.load().config.proxy.tls.as_ref().map(|t| t.listen);
+    let tls = match tls_listen {
+        Some(addr) => Some(bind_reuse(addr).map_err(|e| cannot(addr, e))?),
+        None => None,
+    };
     let bound = explicit.local_addr().map_err(Failure::runtime)?;
     let mut own = vec![bound];
-    own.extend(transparent.iter().filter_map(|l| l.local_addr().ok()));
+    own.extend(transparent.iter().chain(&tls).filter_map(|l| l.local_addr().ok()));
     own.extend(state.load().config.listeners());
     let shared = Shared::new(state.clone(), events.clone(), metrics.clone(), own, phase_rx.clone());
     let bindings = shared.bindings.clone();
     let server = Server::explicit(explicit, shared.clone());
+    let tls = tls.map(|l| Server::tls(l, shared.clone()));
     let transparent = transparent.map(|l| Server::transparent(l, shared));
     let signals = (
         signal(SignalKind::hangup()),
@@ -100,14 +108,20 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         tracing::info!(listen = %radius.listen, clients = radius.clients.len(), "radius accounting");
         background.push(tokio::spawn(Arc::new(accounting).serve(socket)));
     }
-    tracing::info!(listen = %bound, transparent = ?transparent_listen, admin = %admin_listen, config = %path.display(), "slagboom is serving");
-    let mut serving = tokio::spawn(async move {
-        match transparent {
-            Some(t) => {
-                tokio::join!(server.serve(), t.serve());
-            }
-            None => server.serve().await,
+    if let Some(ca) = &state.load().block_ca {
+        let outgrown = crate::tls::ca::outgrown(&state.load(), ca);
+        if !outgrown.is_empty() {
+            tracing::warn!(names = %outgrown.join(", "), "the block-page CA does not permit these blocked names: run `slagboom ca init --force` and roll it out again");
         }
+    }
+    tracing::info!(listen = %bound, tls = ?tls_listen, transparent = ?transparent_listen, admin = %admin_listen, config = %path.display(), "slagboom is serving");
+    let mut serving = tokio::spawn(async move {
+        let optional = |s: Option<Server>| async move {
+            if let Some(s) = s {
+                s.serve().await;
+            }
+        };
+        tokio::join!(server.serve(), optional(tls), optional(transparent));
     });
     loop {
         tokio::select! {

@@ -294,6 +294,17 @@ pub struct Policy {
 pub struct Intercept {
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
+    /// Lifetime of a minted leaf (default 7 days, at most 30).
+    pub leaf_lifetime: Option<Dur>,
+    /// Leaves kept (LRU, default 10,000).
+    pub leaf_cache: Option<usize>,
+    /// Advice pages for `warn` on TLS connections (default true).
+    #[serde(default = "default_true")]
+    pub advice_pages: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[radius]`: identity from the network's RADIUS accounting (SPEC §13).

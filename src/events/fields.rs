@@ -39,6 +39,8 @@ pub const LABELS_LISTENER: &str = "labels.listener";
 pub const LABELS_IDENTITY: &str = "labels.identity";
 pub const LABELS_PROTOCOL: &str = "labels.protocol";
 pub const LABELS_NAS: &str = "labels.nas";
+pub const LABELS_INTERCEPTED: &str = "labels.intercepted";
+pub const LABELS_ACKNOWLEDGED: &str = "labels.acknowledged";
 
 /// `ecs.version`.
 pub const ECS_VERSION_VALUE: &str = "8.11.0";

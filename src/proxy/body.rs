@@ -79,10 +79,17 @@ where
             return Ok(total);
         }
         let n = inbound.data().len();
-        w.write_all(inbound.data()).await.map_err(BodyError::Write)?;
+        write(w, inbound.data()).await?;
         inbound.consume(n);
         total += n as u64;
     }
+}
+
+/// Writes and flushes: a TLS writer may otherwise hold the bytes until its next write
+/// (for a plain socket the flush does nothing).
+async fn write<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(), BodyError> {
+    w.write_all(bytes).await.map_err(BodyError::Write)?;
+    w.flush().await.map_err(BodyError::Write)
 }
 
 async fn relay_length<R, W>(inbound: &mut Inbound, r: &mut R, w: &mut W, mut left: u64) -> Result<(), BodyError>
@@ -95,7 +102,7 @@ where
             fill(inbound, r).await?;
         }
         let take = inbound.data().len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        w.write_all(&inbound.data()[..take]).await.map_err(BodyError::Write)?;
+        write(w, &inbound.data()[..take]).await?;
         inbound.consume(take);
         left -= take as u64;
     }
@@ -126,7 +133,7 @@ where
             }
         }
         if ready > 0 {
-            w.write_all(&inbound.data()[..ready]).await.map_err(BodyError::Write)?;
+            write(w, &inbound.data()[..ready]).await?;
             inbound.consume(ready);
             total += ready as u64;
         }

@@ -6,8 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
-
+use super::client::Client;
 use super::head::{self, HeadError, RequestHead};
 use super::inbound::Inbound;
 use super::upstream::{self, Kept, UpstreamError};
@@ -18,6 +17,7 @@ use crate::host::Host;
 use crate::metrics::DecisionLabels;
 use crate::policy::{self, Decision, Subject};
 use crate::registry::Device;
+use crate::respond::BlockFacts;
 use crate::state::Snapshot;
 
 /// What a connection knows that does not change while it lives.
@@ -27,11 +27,13 @@ pub struct Ctx {
     pub peer: SocketAddr,
     /// The listener it came in on (`labels.listener`).
     pub listener: Listener,
+    /// SHA-256 of the client certificate's DER (the HTTPS proxy port, SPEC §7).
+    pub client_cert: Option<[u8; 32]>,
 }
 
 /// The connection's sockets and buffers.
 pub struct Io {
-    pub client: TcpStream,
+    pub client: Client,
     pub inbound: Inbound,
     pub upstream: Option<Kept>,
 }
@@ -165,6 +167,23 @@ impl Ctx {
                 reference: self.snap.policies[hit.policy].id.clone(),
             }
         });
+    }
+
+    /// What a block or advice page says about `event` (its policy, ruleset and rule).
+    pub fn facts<'a>(&'a self, event: &'a Event, host: &'a str, action: &'a str) -> BlockFacts<'a> {
+        let rule = event.rule.as_ref();
+        let policy = rule.and_then(|r| self.snap.policies.iter().find(|p| p.id == r.reference));
+        BlockFacts {
+            event_id: &event.id,
+            action,
+            host,
+            policy_id: policy.map_or("", |p| p.id.as_str()),
+            policy_title: policy.map_or("", |p| p.title.as_str()),
+            policy_reference: policy.map_or("", |p| p.reference.as_str()),
+            ruleset: rule.map_or("", |r| r.ruleset.as_str()),
+            rule: rule.map_or("", |r| r.id.as_str()),
+            contact: &self.snap.config.contact,
+        }
     }
 
     /// The registry device a RADIUS binding puts at the peer's address now.

@@ -17,6 +17,9 @@ use std::time::Instant;
 
 use tokio::net::TcpStream;
 
+use sha2::{Digest, Sha256};
+
+use super::client::Client;
 use super::conn::{device_ref, Ctx, Io, Target, Who};
 use super::finish::{finish, refusal};
 use super::head::{self, HeadError, RequestHead};
@@ -30,14 +33,79 @@ use crate::policy::Subject;
 use crate::registry::Status;
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, listener: Listener) {
+pub async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
     let snap = shared.state.load();
     let ctx = Ctx {
         shared,
         snap,
         peer,
-        listener,
+        listener: Listener::Explicit,
+        client_cert: None,
     };
+    serve_on(ctx, Client::Plain(client)).await;
+}
+
+/// The HTTPS proxy port (SPEC §7): the TLS handshake (within `client_hello_timeout`),
+/// the client certificate if one was sent, then the explicit protocol inside TLS. A
+/// certificate that does not chain or has expired fails the handshake with an alert
+/// and an `auth_failed` event (`credentials_invalid`, `labels.identity = "client-cert"`).
+pub async fn serve_tls(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
+    let snap = shared.state.load();
+    let mut ctx = Ctx {
+        shared,
+        snap,
+        peer,
+        listener: Listener::Tls,
+        client_cert: None,
+    };
+    let Some(config) = ctx.snap.tls_listen.clone() else {
+        return;
+    };
+    let wait = ctx.snap.config.proxy.limits.client_hello_timeout;
+    let accepted = tokio::time::timeout(wait, tokio_rustls::TlsAcceptor::from(config).accept(client)).await;
+    let stream = match accepted {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return handshake_failed(&ctx, &e).await,
+        Err(_) => {
+            let mut event = ctx.event(Action::Error, None, None);
+            event.reason = Some(Reason::ClientHelloTimeout);
+            event.action = Reason::ClientHelloTimeout.action();
+            ctx.record(event).await;
+            return;
+        }
+    };
+    ctx.client_cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| Sha256::digest(leaf).into());
+    serve_on(ctx, Client::Tls(Box::new(stream))).await;
+}
+
+/// A failed handshake on the HTTPS proxy port: the alert is sent; the event says why.
+async fn handshake_failed(ctx: &Ctx, e: &std::io::Error) {
+    let reason = if crate::tls::server::is_certificate_error(e) {
+        Reason::CredentialsInvalid
+    } else {
+        Reason::ClientHelloInvalid
+    };
+    tracing::debug!(peer = %ctx.peer, error = %e, "TLS handshake failed");
+    let mut event = ctx.event(reason.action(), None, None);
+    event.reason = Some(reason);
+    if reason == Reason::CredentialsInvalid {
+        event.identity = Some(IdentityLabel::ClientCert);
+        ctx.shared
+            .metrics
+            .auth_failures
+            .get_or_create(&MethodLabel { method: "client-cert" })
+            .inc();
+    }
+    ctx.record(event).await;
+}
+
+/// The explicit protocol on `client`, request after request.
+async fn serve_on(ctx: Ctx, client: Client) {
     let mut io = Io {
         client,
         inbound: Inbound::new(),
@@ -139,7 +207,7 @@ async fn identify<'s>(ctx: &'s Ctx, io: &mut Io, head: &RequestHead, target: &Ta
     let (proxy_authorization, doubled) = (credentials.next(), credentials.next().is_some());
     let creds = Credentials {
         proxy_authorization,
-        client_cert_sha256: None,
+        client_cert_sha256: ctx.client_cert,
         source: ctx.peer.ip(),
         bound: ctx.bound(),
     };

@@ -4,8 +4,8 @@
 //! ever seen unrecorded.
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
+use super::client::Answerable;
 use super::conn::Ctx;
 use super::head::RequestHead;
 use crate::events::{Event, Reason};
@@ -26,7 +26,7 @@ pub fn refusal(reason: Reason, head: Option<&RequestHead>, keep_alive: bool) -> 
 
 /// Records `event` and writes `answer`. A refusal sets the event's reason, action and
 /// (for HTTP) status. Returns true when the connection stays open.
-pub async fn finish(ctx: &Ctx, client: &mut TcpStream, mut event: Event, answer: Answer<'_>) -> bool {
+pub async fn finish<C: Answerable>(ctx: &Ctx, client: &mut C, mut event: Event, answer: Answer<'_>) -> bool {
     if let Answer::Refusal { reason, .. } = &answer {
         event.reason = Some(*reason);
         event.action = reason.action();
@@ -42,6 +42,7 @@ pub async fn finish(ctx: &Ctx, client: &mut TcpStream, mut event: Event, answer:
         Answer::KeepOpen => true,
         Answer::Refusal { answering, .. } if answering.keep_alive => {
             let _ = client.write_all(&bytes).await;
+            let _ = client.flush().await;
             true
         }
         Answer::Close => {
@@ -58,17 +59,19 @@ pub async fn finish(ctx: &Ctx, client: &mut TcpStream, mut event: Event, answer:
 /// Sends a connection's last bytes and half-closes it. On Linux the bytes go with
 /// `MSG_MORE`, so the kernel holds them until the shutdown and sends them with the FIN in
 /// one segment: one packet less, and one wake-up less for the client.
-async fn last_answer(client: &mut TcpStream, bytes: &[u8]) {
+async fn last_answer<C: Answerable>(client: &mut C, bytes: &[u8]) {
     #[cfg(target_os = "linux")]
-    let sent = {
+    let sent = match client.tcp() {
         // The socket is non-blocking: a full send buffer (`EAGAIN`) or a short send
         // leaves the rest to `write_all`, which waits for the socket as usual.
-        rustix::net::send(
-            &*client,
+        Some(tcp) => rustix::net::send(
+            tcp,
             bytes,
             rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
         )
-        .unwrap_or(0)
+        .unwrap_or(0),
+        // TLS: the bytes are records to make first.
+        None => 0,
     };
     #[cfg(not(target_os = "linux"))]
     let sent = 0;

@@ -19,7 +19,7 @@ use super::upstream::{self, Kept};
 use super::verdict::{Known, Verdict};
 use crate::events::{Action, Reason};
 use crate::policy;
-use crate::respond::{Answer, BlockFacts};
+use crate::respond::Answer;
 
 /// Forwards one request. Returns true when the client connection stays open.
 pub(super) async fn run(
@@ -217,24 +217,8 @@ fn block_page<'a>(
     event: &'a crate::events::Event,
     target: &'a Target,
 ) -> Answer<'a> {
-    let policy = event
-        .rule
-        .as_ref()
-        .and_then(|r| ctx.snap.policies.iter().find(|p| p.id == r.reference));
-    let rule = event.rule.as_ref();
-    let facts = BlockFacts {
-        event_id: &event.id,
-        action: "blocked",
-        host: target.host.as_str(),
-        policy_id: policy.map_or("", |p| p.id.as_str()),
-        policy_title: policy.map_or("", |p| p.title.as_str()),
-        policy_reference: policy.map_or("", |p| p.reference.as_str()),
-        ruleset: rule.map_or("", |r| r.ruleset.as_str()),
-        rule: rule.map_or("", |r| r.id.as_str()),
-        contact: &ctx.snap.config.contact,
-    };
     Answer::BlockPage {
-        facts,
+        facts: ctx.facts(event, target.host.as_str(), "blocked"),
         accept: head.get_str("accept"),
         accept_language: head.get_str("accept-language"),
         head: head.method() == "HEAD",

@@ -3,7 +3,7 @@
 //! `client_hello_timeout` and `client_hello_bytes` (SPEC §9). Shared by every front
 //! door that sees a client's TLS.
 
-use tokio::net::TcpStream;
+use tokio::io::AsyncRead;
 
 use super::inbound::Inbound;
 use crate::config::file::Limits;
@@ -43,9 +43,9 @@ pub fn server_name(hello: &Hello, event: &mut Event) -> Result<Option<Host>, ()>
 /// Reads until a whole ClientHello is buffered (or the bytes are not TLS). A failure
 /// carries the alert due (SPEC §6): none before a handshake record header was read,
 /// `decode_error` for a malformed hello, `internal_error` for one too large or too slow.
-pub async fn read(
+pub async fn read<R: AsyncRead + Unpin>(
     inbound: &mut Inbound,
-    client: &mut TcpStream,
+    client: &mut R,
     limits: &Limits,
     allow_opaque: bool,
 ) -> Result<Hello, (Reason, Option<Alert>)> {

@@ -38,6 +38,15 @@ impl Server {
         }
     }
 
+    /// The HTTPS proxy port (SPEC §7) on `listener`.
+    pub fn tls(listener: TcpListener, shared: Arc<Shared>) -> Server {
+        Server {
+            listener,
+            shared,
+            kind: Listener::Tls,
+        }
+    }
+
     /// A transparent listener (the target of a REDIRECT) on `listener`.
     pub fn transparent(listener: TcpListener, shared: Arc<Shared>) -> Server {
         Server {
@@ -112,7 +121,8 @@ impl Server {
                         tokio::spawn(async move {
                             match kind {
                                 Listener::Transparent => transparent::serve(shared, stream, peer).await,
-                                _ => explicit::serve(shared, stream, peer, kind).await,
+                                Listener::Tls => explicit::serve_tls(shared, stream, peer).await,
+                                Listener::Explicit => explicit::serve(shared, stream, peer).await,
                             }
                             drop(slot);
                         });
@@ -171,6 +181,7 @@ async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, li
         snap,
         peer,
         listener,
+        client_cert: None,
     };
     let event = ctx.event(reason.action(), None, None);
     let answer = Answer::Refusal {

@@ -15,10 +15,13 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::client::Client;
 use super::Phase;
 
 /// Copy buffer per direction while data flows.
 const COPY_BUF: usize = 32 * 1024;
+/// Copy buffer per direction of a TLS client's tunnel.
+const TLS_COPY_BUF: usize = 64 * 1024;
 /// Bytes a direction carries before it moves to `splice(2)`.
 const SPLICE_AFTER: u64 = 1 << 20;
 /// Pipe size asked for a bulk direction (the unprivileged maximum by default); a
@@ -28,38 +31,127 @@ const PIPE_BYTES: usize = 1 << 20;
 #[cfg(target_os = "linux")]
 const DEFAULT_PIPE: usize = 64 * 1024;
 
-/// Relays until done; returns (client→upstream, upstream→client) bytes.
+/// Relays until done; returns (client→upstream, upstream→client) bytes. A plain
+/// client moves to `splice(2)` for bulk transfers; a TLS client is copied through one
+/// buffer per direction (TLS records are at most 16 KiB of plaintext, so 64 KiB reads
+/// take several records per system call).
 pub(super) async fn relay(
+    client: &mut Client,
+    upstream: &mut TcpStream,
+    idle: Duration,
+    phase: watch::Receiver<Phase>,
+) -> (u64, u64) {
+    match client {
+        Client::Plain(c) => relay_tcp(c, upstream, idle, phase).await,
+        Client::Tls(c) => {
+            let activity = Activity::new();
+            let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+            let touch = || activity.touch();
+            let (cr, cw) = tokio::io::split(&mut **c);
+            let (ur, uw) = upstream.split();
+            let ended = AtomicBool::new(false);
+            let copy = async {
+                tokio::join!(
+                    pump_buffered(cr, uw, &up, &touch, &ended),
+                    pump_buffered(ur, cw, &down, &touch, &ended)
+                )
+            };
+            activity.watch(copy, idle, phase).await;
+            (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
+        }
+    }
+}
+
+/// When a tunnel last moved a byte.
+struct Activity {
+    start: tokio::time::Instant,
+    /// Milliseconds after `start`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: tokio::time::Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Runs `copy` until it ends, the tunnel has been idle for `idle`, or the proxy
+    /// is closing.
+    async fn watch(&self, copy: impl std::future::Future, idle: Duration, mut phase: watch::Receiver<Phase>) {
+        let watchdog = async {
+            loop {
+                let since = Duration::from_millis(self.last.load(Ordering::Relaxed));
+                let due = self.start + since + idle;
+                if tokio::time::Instant::now() >= due {
+                    return;
+                }
+                tokio::time::sleep_until(due).await;
+            }
+        };
+        tokio::select! {
+            _ = copy => {}
+            _ = watchdog => {}
+            _ = super::until(&mut phase, |p| p == Phase::Closing) => {}
+        }
+    }
+}
+
+/// The plain relay (see [`relay`]).
+async fn relay_tcp(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
     idle: Duration,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) -> (u64, u64) {
-    let start = tokio::time::Instant::now();
-    let last = AtomicU64::new(0);
+    let activity = Activity::new();
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
-    let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    let touch = || activity.touch();
     let (cr, cw) = client.split();
     let (ur, uw) = upstream.split();
     let ended = AtomicBool::new(false);
     let copy = async { tokio::join!(pump(cr, uw, &up, &touch, &ended), pump(ur, cw, &down, &touch, &ended)) };
-    let watchdog = async {
-        loop {
-            let since = Duration::from_millis(last.load(Ordering::Relaxed));
-            let due = start + since + idle;
-            if tokio::time::Instant::now() >= due {
-                return;
-            }
-            tokio::time::sleep_until(due).await;
-        }
-    };
-    tokio::select! {
-        _ = copy => {}
-        _ = watchdog => {}
-        _ = super::until(&mut phase, |p| p == Phase::Closing) => {}
-    }
+    activity.watch(copy, idle, phase).await;
     (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
+}
+
+/// One direction through a buffer that exists while data flows, flushed after each
+/// write (a TLS writer holds records until then); at the end, half-close as `pump`.
+async fn pump_buffered<R, W>(mut src: R, mut dst: W, count: &AtomicU64, touch: &impl Fn(), ended: &AtomicBool)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        if buf.capacity() == 0 {
+            buf.reserve(TLS_COPY_BUF);
+        }
+        buf.clear();
+        let n = match src.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if dst.write_all(&buf).await.is_err() || dst.flush().await.is_err() {
+            break;
+        }
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        touch();
+        if n < TLS_COPY_BUF / 4 {
+            // A short read: the peer is likely waiting; give the memory back.
+            buf = Vec::new();
+        }
+    }
+    if !ended.swap(true, Ordering::Relaxed) {
+        let _ = dst.shutdown().await;
+    }
 }
 
 /// One direction: copy, then splice once it is a bulk transfer; at the end of the
@@ -177,7 +269,7 @@ mod tests {
         let (proxy_upstream, mut server) = pair().await;
         let (_tx, rx) = watch::channel(Phase::Running);
         let (mut pc, mut pu) = (proxy_client, proxy_upstream);
-        let relay = tokio::spawn(async move { relay(&mut pc, &mut pu, Duration::from_secs(30), rx).await });
+        let relay = tokio::spawn(async move { relay_tcp(&mut pc, &mut pu, Duration::from_secs(30), rx).await });
         // Small request, bulk answer (switches to splice), then close both ways.
         let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
         let expected = big.clone();
@@ -209,7 +301,7 @@ mod tests {
         let (mut proxy_upstream, _server) = pair().await;
         let (_tx, rx) = watch::channel(Phase::Running);
         let t = tokio::time::Instant::now();
-        let (up, down) = relay(&mut proxy_client, &mut proxy_upstream, Duration::from_millis(100), rx).await;
+        let (up, down) = relay_tcp(&mut proxy_client, &mut proxy_upstream, Duration::from_millis(100), rx).await;
         assert_eq!((up, down), (0, 0));
         assert!(t.elapsed() >= Duration::from_millis(100));
     }

@@ -64,6 +64,7 @@ where
             w.write_all(&parsed.rewritten(None, true))
                 .await
                 .map_err(|_| after(bytes))?;
+            w.flush().await.map_err(|_| after(bytes))?;
             bytes += parsed.len as u64;
             continue;
         }

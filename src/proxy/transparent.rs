@@ -19,10 +19,12 @@ use std::time::Instant;
 use time::OffsetDateTime;
 use tokio::net::TcpStream;
 
+use super::client::Client;
 use super::conn::{device_ref, Ctx, Io, Target, Who};
 use super::finish::finish;
 use super::head::{HeadError, RequestHead};
 use super::hello;
+use super::intercept::{self, Page};
 use super::inbound::Inbound;
 use super::verdict::{Known, Verdict};
 use super::{forward, tunnel, upstream, Shared};
@@ -44,15 +46,16 @@ pub async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
         // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d: logged as IPv4.
         peer: SocketAddr::new(plain(peer.ip()), peer.port()),
         listener: Listener::Transparent,
+        client_cert: None,
     };
+    let original = original_destination(&client).filter(|o| !is_own(&ctx, &client, *o));
     let mut io = Io {
-        client,
+        client: Client::Plain(client),
         inbound: Inbound::new(),
         upstream: None,
     };
     let started = Instant::now();
     let mut event = ctx.event(Action::Allowed, None, None);
-    let original = original_destination(&io.client).filter(|o| !is_own(&ctx, &io.client, *o));
     let Some(original) = original else {
         // Not redirected (no NAT entry), or aimed at slagboom itself.
         event.reason = Some(Reason::DestinationProhibited);
@@ -167,8 +170,21 @@ async fn tls(
     };
     let Some(addrs) = decide(ctx, &mut event, &who, &known, original) else {
         let reason = event.reason.unwrap_or(Reason::Policy);
+        // A blocked name the block-page CA covers gets the block page (SPEC §7).
+        let name = intercept::name_for(ctx, sni_host.as_ref(), None);
+        if let Some(name) = name.filter(|_| reason == Reason::Policy && event.rule.is_some()) {
+            event.action = reason.action();
+            let port = original.port();
+            return intercept::serve(ctx, io, event, &name, port, Page::Block, &who, started).await;
+        }
         return tunnel::fail(ctx, io, event, reason, Some(Alert::AccessDenied), started).await;
     };
+    if event.action == Action::Advised && intercept::advises(ctx, &who, &event) {
+        if let Some(name) = intercept::name_for(ctx, sni_host.as_ref(), None) {
+            let port = original.port();
+            return intercept::serve(ctx, io, event, &name, port, Page::Advice, &who, started).await;
+        }
+    }
     tunnel::pipe(ctx, io, event, &addrs, true, started).await;
 }
 

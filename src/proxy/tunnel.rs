@@ -12,9 +12,11 @@ use tokio::io::AsyncWriteExt;
 use super::conn::{Ctx, Io, Target, Who};
 use super::finish::{finish, refusal};
 use super::hello::{self, Hello};
+use super::intercept::{self, Page};
 use super::upstream;
 use super::verdict::{Known, Verdict};
 use crate::events::{Action, Event, Reason};
+use crate::policy;
 use crate::respond::{self, Answer};
 use crate::tls::client_hello::Alert;
 
@@ -42,24 +44,35 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         requested: Some(&target.host),
         ..Known::default()
     };
+    // A blocked CONNECT host whose name the block-page CA covers is answered with the
+    // block page over TLS (SPEC §7): 200, ClientHello, then the page. It is never
+    // resolved or connected to.
+    let mut intercepting = false;
     if let Verdict::Refuse(d, reason) = ctx.verdict(&subject, &known, now) {
         ctx.apply(&mut event, &d);
-        finish(ctx, &mut io.client, event, refusal(reason, None, false)).await;
-        return;
+        if reason != Reason::Policy || intercept::name_for(ctx, None, Some(&target.host)).is_none() {
+            finish(ctx, &mut io.client, event, refusal(reason, None, false)).await;
+            return;
+        }
+        event.reason = Some(reason);
+        intercepting = true;
     }
     // The name is resolved and every address checked before the 200, so a refused
     // address or a failed lookup is still an HTTP answer. These are the addresses
     // dialled later: no second resolution.
-    let addrs = match ctx.resolve(&subject, target, now).await {
-        Ok(addrs) => addrs,
-        Err(e) => {
-            let reason = ctx.upstream_failed(&mut event, e);
-            event.duration = Some(started.elapsed());
-            finish(ctx, &mut io.client, event, refusal(reason, None, false)).await;
-            return;
-        }
+    let addrs = match intercepting {
+        true => Vec::new(),
+        false => match ctx.resolve(&subject, target, now).await {
+            Ok(addrs) => addrs,
+            Err(e) => {
+                let reason = ctx.upstream_failed(&mut event, e);
+                event.duration = Some(started.elapsed());
+                finish(ctx, &mut io.client, event, refusal(reason, None, false)).await;
+                return;
+            }
+        },
     };
-    if io.client.write_all(respond::ESTABLISHED).await.is_err() {
+    if io.client.write_all(respond::ESTABLISHED).await.is_err() || io.client.flush().await.is_err() {
         return;
     }
 
@@ -67,6 +80,11 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
     let read = hello::read(&mut io.inbound, &mut io.client, &cfg.limits, cfg.allow_non_tls_tunnels).await;
     let hello = match read {
         Ok(h) => h,
+        // A blocked host stays a policy refusal, however the client goes on.
+        Err((_, alert)) if intercepting => {
+            let alert = alert.map(|_| Alert::AccessDenied);
+            return fail(ctx, io, event, Reason::Policy, alert, started).await;
+        }
         Err((reason, alert)) => return fail(ctx, io, event, reason, alert, started).await,
     };
     let hello_read = matches!(hello, Hello::Tls { .. });
@@ -74,6 +92,19 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
         let alert = Some(Alert::DecodeError);
         return fail(ctx, io, event, Reason::ClientHelloInvalid, alert, started).await;
     };
+    if intercepting {
+        let name = match &sni_host {
+            Some(sni) => intercept::name_for(ctx, Some(sni), None),
+            None => intercept::name_for(ctx, None, Some(&target.host)),
+        };
+        return match name.filter(|_| hello_read) {
+            Some(name) => intercept::serve(ctx, io, event, &name, target.port, Page::Block, &who, started).await,
+            None => {
+                let alert = hello_read.then_some(Alert::AccessDenied);
+                fail(ctx, io, event, Reason::Policy, alert, started).await
+            }
+        };
+    }
     known.sni = sni_host.as_ref();
     known.first_bytes = !matches!(hello, Hello::Closed);
     let decision = match ctx.verdict(&subject, &known, now) {
@@ -82,11 +113,24 @@ pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, s
             if d.hit.is_some() {
                 ctx.apply(&mut event, &d);
             }
+            // A blocked SNI (fronting included) gets the block page when the CA
+            // covers it.
+            let page = matches!(reason, Reason::Policy | Reason::DomainFronting) && d.hit.is_some() && hello_read;
+            if let Some(name) = intercept::name_for(ctx, known.sni, None).filter(|_| page) {
+                event.reason = Some(reason);
+                event.action = reason.action();
+                return intercept::serve(ctx, io, event, &name, target.port, Page::Block, &who, started).await;
+            }
             let alert = hello_read.then_some(Alert::AccessDenied);
             return fail(ctx, io, event, reason, alert, started).await;
         }
     };
     ctx.apply(&mut event, &decision);
+    if decision.action == policy::Action::Warn && hello_read && intercept::advises(ctx, &who, &event) {
+        if let Some(name) = intercept::name_for(ctx, known.sni, known.requested) {
+            return intercept::serve(ctx, io, event, &name, target.port, Page::Advice, &who, started).await;
+        }
+    }
     if matches!(hello, Hello::Closed) {
         event.duration = Some(started.elapsed());
         event.source_bytes = Some(0);

@@ -182,7 +182,7 @@ const DE: Text = Text {
     rule: "Regel",
 };
 
-const CSS: &str = "body{margin:0;padding:1rem;font:16px/1.5 system-ui,sans-serif;\
+pub(super) const CSS: &str = "body{margin:0;padding:1rem;font:16px/1.5 system-ui,sans-serif;\
 background:#f3f4f6;color:#111}\
 main{max-width:36rem;margin:2rem auto;padding:1.25rem 1.5rem;background:#fff;\
 border-top:6px solid #b91c1c;border-radius:6px}\
@@ -360,7 +360,7 @@ fn is_bidi_control(c: char) -> bool {
 /// `"` and `'` become character references; control characters (C0, DEL,
 /// C1) and bidi formatting characters become U+FFFD, since numeric
 /// references to them are parse errors or get remapped by browsers.
-fn push_html(out: &mut String, s: &str) {
+pub(super) fn push_html(out: &mut String, s: &str) {
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let replacement = match c {

@@ -81,6 +81,16 @@ pub fn constraints(snap: &Snapshot) -> Constraints {
     }
 }
 
+/// The `domains` and `exact` entries of blocked or warned rulesets that `ca` does not
+/// permit: the rules have outgrown the CA, whose leaves cannot cover them.
+pub fn outgrown(snap: &Snapshot, ca: &crate::tls::leaf::BlockCa) -> Vec<String> {
+    constraints(snap)
+        .permitted
+        .into_iter()
+        .filter(|name| !ca.permits(name))
+        .collect()
+}
+
 /// A certificate and its private key, PEM.
 #[derive(Debug, Clone)]
 pub struct Issued {

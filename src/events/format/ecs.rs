@@ -94,6 +94,9 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     w.str(f::OBSERVER_NAME, &event.observer);
     w.str(f::OBSERVER_TYPE, "proxy");
     w.str(f::OBSERVER_PRODUCT, "slagboom");
+    if event.acknowledged {
+        w.str(f::LABELS_ACKNOWLEDGED, "true");
+    }
     if !session {
         w.str(f::LABELS_COVERAGE, event.coverage.as_str());
     }
@@ -102,6 +105,9 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     }
     if let Some(l) = event.identity {
         w.str(f::LABELS_IDENTITY, l.as_str());
+    }
+    if event.intercepted {
+        w.str(f::LABELS_INTERCEPTED, "true");
     }
     if let Some(l) = event.listener {
         w.str(f::LABELS_LISTENER, l.as_str());
@@ -316,6 +322,8 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
         listener: text(f::LABELS_LISTENER).and_then(|l| Listener::parse(&l)),
         identity: text(f::LABELS_IDENTITY).and_then(|l| IdentityLabel::parse(&l)),
         unknown_protocol: text(f::LABELS_PROTOCOL).as_deref() == Some("unknown"),
+        intercepted: text(f::LABELS_INTERCEPTED).as_deref() == Some("true"),
+        acknowledged: text(f::LABELS_ACKNOWLEDGED).as_deref() == Some("true"),
         mac: text(f::SOURCE_MAC).and_then(|m| crate::registry::Mac::parse(&m).ok()),
         nas: ip(f::LABELS_NAS),
     })
