@@ -170,7 +170,7 @@ fn errors_are_one_line_with_the_line_number() {
         ("[registry]\nsource = \"d.csv\"\nmax_shrink = 2.0\n", "slagboom.toml:3: max_shrink must be between 0 and 1"),
         ("[registry]\nsource = \"d.csv\"\n[auth]\nmethods = [\"token\", \"password\"]\n", "slagboom.toml:4: unknown variant `password`"),
         ("[registry]\nsource = \"d.csv\"\n[proxy]\ndns_overrides = { \"bad name\" = \"127.0.0.1\" }\n", "slagboom.toml:4: dns_overrides: \"bad name\""),
-        ("[registry]\nsource = \"d.csv\"\n[proxy]\ntls_listen = \"0.0.0.0:3129\"\n", "slagboom.toml:4: tls_listen is not supported yet"),
+        ("[registry]\nsource = \"d.csv\"\n[proxy]\ntls_listen = \"0.0.0.0:3129\"\n", "slagboom.toml:4: tls_listen needs tls_cert"),
         ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\n", "slagboom.toml:3: a syslog sink needs an address (host:port)"),
         ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\naddress = \"collector\"\n", "slagboom.toml:3: syslog address \"collector\" is not host:port"),
         ("[registry]\nsource = \"d.csv\"\n[[log.sink]]\ntype = \"syslog\"\naddress = \"c:514\"\nclient_cert = \"x\"\n", "slagboom.toml:3: key client_cert does not apply to this syslog sink"),

@@ -283,6 +283,7 @@ mod tests {
             name: std::sync::Arc::from("t"),
             listen: "127.0.0.1:3128".parse().unwrap(),
             transparent_listen: None,
+            tls: None,
             transparent_other: crate::config::TransparentOther::RefuseCovered,
             connect_ports: vec![443],
             allow_destinations: allow.iter().map(|n| n.parse().unwrap()).collect(),
