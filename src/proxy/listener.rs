@@ -47,6 +47,11 @@ impl Server {
         }
     }
 
+    /// The HTTPS proxy port on `listener`, sharing this server's state.
+    pub fn tls_beside(&self, listener: TcpListener) -> Server {
+        Server::tls(listener, self.shared.clone())
+    }
+
     /// A transparent listener (the target of a REDIRECT) on `listener`.
     pub fn transparent(listener: TcpListener, shared: Arc<Shared>) -> Server {
         Server {

@@ -10,5 +10,6 @@ mod connect_checks;
 mod dns;
 mod framing;
 mod http;
+mod intercept;
 mod own_addresses;
 mod tunnel;

@@ -473,6 +473,12 @@ pub struct Opts {
     /// `[registry]` lines after `source`.
     pub registry: String,
     pub connect_ports: Vec<u16>,
+    /// Files written beside the configuration: (name, content); names ending in
+    /// `-key.pem` get mode 0600.
+    pub files: Vec<(String, String)>,
+    /// Extra registry rows: (device id, authority, shares, professional_use, token,
+    /// cert_sha256 hex).
+    pub devices: Vec<[String; 6]>,
 }
 
 impl Default for Opts {
@@ -494,6 +500,8 @@ impl Default for Opts {
             registry_source: "devices.csv".into(),
             registry: String::new(),
             connect_ports: Vec::new(),
+            files: Vec::new(),
+            devices: Vec::new(),
         }
     }
 }
@@ -522,7 +530,26 @@ pub fn write_config(dir: &Path, opts: &Opts) -> PathBuf {
         std::fs::copy(shipped.join(f), rules.join(f)).unwrap();
     }
     std::fs::write(rules.join("test.toml"), TEST_RULESET).unwrap();
-    std::fs::write(dir.join("devices.csv"), registry_csv()).unwrap();
+    let mut registry = registry_csv();
+    for [id, authority, shares, pro, token, cert] in &opts.devices {
+        let hash = if token.is_empty() {
+            String::new()
+        } else {
+            hex::encode(Sha256::digest(token.as_bytes()))
+        };
+        registry.push_str(&format!(
+            "{id},{authority},Org of {id},owner-{id},{shares},{pro},{hash},{cert},,active\n"
+        ));
+    }
+    std::fs::write(dir.join("devices.csv"), registry).unwrap();
+    for (name, content) in &opts.files {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        if name.ends_with("-key.pem") {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
     let names: Vec<String> = NAMES
         .iter()
         .map(|s| s.to_string())
@@ -647,6 +674,9 @@ path = "events.jsonl"
 /// A proxy running in this process on 127.0.0.1:0.
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// The HTTPS proxy port, when the configuration has `tls_listen` (bound on
+    /// 127.0.0.2:0 here).
+    pub tls_addr: Option<SocketAddr>,
     pub metrics: Arc<slagboom::metrics::Metrics>,
     pub dir: tempfile::TempDir,
     phase: watch::Sender<Phase>,
@@ -668,6 +698,7 @@ impl Proxy {
         let metrics = Arc::new(slagboom::metrics::Metrics::new());
         let events = EventLog::start(&snap.config.log, metrics.clone()).unwrap();
         let (phase, rx) = watch::channel(Phase::Running);
+        let with_tls = snap.tls_listen.is_some();
         let state = Arc::new(State::new(snap));
         let server = Server::bind(
             state,
@@ -679,9 +710,24 @@ impl Proxy {
         .await
         .unwrap();
         let addr = server.local_addr().unwrap();
-        let task = tokio::spawn(server.serve());
+        let (tls_addr, tls) = if with_tls {
+            let listener = slagboom::proxy::bind_reuse("127.0.0.2:0".parse().unwrap()).unwrap();
+            let tls = server.tls_beside(listener);
+            (Some(tls.local_addr().unwrap()), Some(tls))
+        } else {
+            (None, None)
+        };
+        let task = tokio::spawn(async move {
+            match tls {
+                Some(tls) => {
+                    tokio::join!(server.serve(), tls.serve());
+                }
+                None => server.serve().await,
+            }
+        });
         Proxy {
             addr,
+            tls_addr,
             metrics,
             dir,
             phase,
