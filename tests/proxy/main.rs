@@ -12,4 +12,5 @@ mod framing;
 mod http;
 mod intercept;
 mod own_addresses;
+mod tls_listen;
 mod tunnel;

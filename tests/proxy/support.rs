@@ -479,6 +479,8 @@ pub struct Opts {
     /// Extra registry rows: (device id, authority, shares, professional_use, token,
     /// cert_sha256 hex).
     pub devices: Vec<[String; 6]>,
+    /// `[auth] methods`, as TOML array items.
+    pub methods: &'static str,
 }
 
 impl Default for Opts {
@@ -502,6 +504,7 @@ impl Default for Opts {
             connect_ports: Vec::new(),
             files: Vec::new(),
             devices: Vec::new(),
+            methods: "\"token\", \"source-ip\"",
         }
     }
 }
@@ -581,7 +584,7 @@ source = "{registry_source}"
 {registry}
 
 [auth]
-methods = ["token", "source-ip"]
+methods = [{methods}]
 unknown_device = "{unknown}"
 
 [[policy]]
@@ -655,6 +658,7 @@ path = "events.jsonl"
         proxy = opts.proxy,
         limits = opts.limits,
         unknown = opts.unknown_device,
+        methods = opts.methods,
         log = opts.log,
         spool_dir = opts.spool_dir,
         privacy = opts.privacy,
