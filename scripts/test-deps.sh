@@ -3,7 +3,7 @@
 # rsyslog, its TLS driver (rsyslog-gnutls) and RELP input (rsyslog-relp), the PAC engine libpacparser
 # (python3-pacparser), the Prometheus text parser (python3-prometheus-client),
 # docker-compose (to validate docker-compose.yml) and Chromium (driven headless through
-# the PAC file), iproute2 and util-linux's unshare (network namespaces of the tests'
+# the PAC file) with NSS's certutil (libnss3-tools: its profile trusts the block-page CA), iproute2 and util-linux's unshare (network namespaces of the tests'
 # own), iptables (the REDIRECT of transparent mode, inside those namespaces), curl
 # (the client there) and radclient (freeradius-utils: a real RADIUS accounting client). The tests run their own private
 # rsyslogd; the system syslog is never configured or started.
@@ -17,6 +17,7 @@ compgen -G "/usr/lib/*/rsyslog/imrelp.so" >/dev/null || need+=(rsyslog-relp)
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v certutil >/dev/null || need+=(libnss3-tools)
 command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v iptables >/dev/null || need+=(iptables)

@@ -1,6 +1,7 @@
 //! A real headless Chromium configured only with the PAC URL of the admin endpoint:
 //! intranet names go direct, everything else through the proxy, which blocks TikTok
-//! and shows the block page.
+//! and shows the block page, over plain HTTP and, with interception, over HTTPS (the
+//! profile's NSS database trusts the block-page CA, as a managed device would).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -11,12 +12,20 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Loads `url` in headless Chromium with the PAC file and returns the DOM it rendered.
 async fn chromium_dump(pac_url: &str, resolver_rules: &str, url: &str) -> String {
+    let home = tempfile::tempdir().unwrap();
+    chromium(home.path(), pac_url, resolver_rules, &["--lang=en-US", "--dump-dom", url]).await
+}
+
+/// Runs headless Chromium with `$HOME` at `home` (its NSS database is
+/// `home/.pki/nssdb`), the PAC file and `args`; returns what it printed.
+async fn chromium(home: &std::path::Path, pac_url: &str, resolver_rules: &str, args: &[&str]) -> String {
     assert!(
         std::path::Path::new(CHROMIUM).exists(),
         "chromium is not installed: run `make deps`"
     );
     let profile = tempfile::tempdir().unwrap();
     let child = tokio::process::Command::new(CHROMIUM)
+        .env("HOME", home)
         .args([
             "--headless",
             "--no-sandbox",
@@ -27,12 +36,12 @@ async fn chromium_dump(pac_url: &str, resolver_rules: &str, url: &str) -> String
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            "--lang=en-US",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--proxy-pac-url={pac_url}"))
         .arg(format!("--host-resolver-rules={resolver_rules}"))
-        .args(["--virtual-time-budget=5000", "--dump-dom", url])
+        .arg("--virtual-time-budget=5000")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -89,4 +98,83 @@ async fn chromium_follows_the_pac_file() {
         .events()
         .iter()
         .all(|e| e["destination"]["domain"] != "wiki.intranet.example"));
+}
+
+/// A fresh NSS database under `home` trusting each PEM CA in `cas` for TLS servers.
+fn trust(home: &std::path::Path, cas: &[(&str, &str)]) {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let db = format!("sql:{}", db.display());
+    let certutil = |args: &[&str]| {
+        let ok = std::process::Command::new("certutil")
+            .args(args)
+            .status()
+            .expect("certutil (libnss3-tools) is installed: run `make deps`");
+        assert!(ok.success(), "certutil {args:?}");
+    };
+    certutil(&["-d", &db, "-N", "--empty-password"]);
+    for (nick, pem) in cas {
+        let file = home.join(format!("{nick}.pem"));
+        std::fs::write(&file, pem).unwrap();
+        certutil(&["-d", &db, "-A", "-t", "C,,", "-n", nick, "-i", file.to_str().unwrap()]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_the_https_block_page_and_leaves_allowed_sites_alone() {
+    let ca = block_ca();
+    let pki = Pki::new(&["allowed.example"]);
+    let origin = TlsOrigin::start(&pki).await;
+    let run = Running::start(intercepting(
+        &ca,
+        Opts {
+            unknown_device: "covered",
+            names: vec!["allowed.example".into()],
+            connect_ports: vec![origin.addr.port()],
+            extra: "[pac]\nfallback = \"\"\n".into(),
+            ..Opts::default()
+        },
+    ));
+    let home = tempfile::tempdir().unwrap();
+    trust(home.path(), &[("slagboom", &ca.cert_pem), ("origin", &pki.ca_pem)]);
+    let pac = format!("http://{}/proxy.pac", run.admin);
+    let dutch = ["--lang=nl-BE", "--accept-lang=nl-BE,nl"];
+
+    // TikTok over HTTPS: the Dutch block page, with its event id.
+    let mut args = dutch.to_vec();
+    args.extend(["--dump-dom", "https://www.tiktok.com/"]);
+    let dom = chromium(home.path(), &pac, "", &args).await;
+    assert!(dom.contains("lang=\"nl\""), "{dom}");
+    assert!(dom.contains("Toegang geblokkeerd"), "{dom}");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let event = loop {
+        let named = run.events().into_iter().find(|e| {
+            e["event"]["action"] == "blocked"
+                && e["labels"]["intercepted"] == "true"
+                && dom.contains(e["event"]["id"].as_str().unwrap_or("-"))
+        });
+        if let Some(e) = named {
+            break e;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no intercepted event named on the page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(event["tls"]["client"]["server_name"], "www.tiktok.com");
+
+    // The screenshot a civil servant would see, kept as a test artifact.
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("https-block-page-nl.png");
+    let _ = std::fs::remove_file(&shot);
+    let mut args = dutch.to_vec();
+    let screenshot = format!("--screenshot={}", shot.display());
+    args.extend(["--window-size=1000,760", &screenshot, "https://www.tiktok.com/"]);
+    chromium(home.path(), &pac, "", &args).await;
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 0).unwrap_or(false), "screenshot written");
+
+    // An allowed site over HTTPS: its own page, through the proxy, untouched.
+    let url = format!("https://allowed.example:{}/", origin.addr.port());
+    let dom = chromium(home.path(), &pac, "", &["--dump-dom", &url]).await;
+    assert!(dom.contains("hello"), "{dom}");
+    assert!(origin.connection_count() >= 1, "the origin itself answered");
 }

@@ -8,42 +8,11 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use slagboom::state::Snapshot;
-use slagboom::tls::ca;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::support::*;
-
-/// The block-page CA `slagboom ca init` makes for the test configuration's policies.
-pub fn block_ca() -> ca::Issued {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &Opts::default());
-    let snap = Snapshot::load_without_keys(&path).unwrap();
-    ca::block_page_ca(&ca::constraints(&snap)).unwrap()
-}
-
-/// `opts` with `[intercept]` on the CA `ca`.
-pub fn intercepting(ca: &ca::Issued, mut opts: Opts) -> Opts {
-    opts.files.push(("ca.pem".into(), ca.cert_pem.clone()));
-    opts.files.push(("ca-key.pem".into(), ca.key_pem.clone()));
-    opts.extra
-        .push_str("\n[intercept]\nca_cert = \"ca.pem\"\nca_key = \"ca-key.pem\"\nleaf_lifetime = \"2d\"\n");
-    opts
-}
-
-/// A client that trusts the block-page CA alone.
-pub fn trusting(ca_pem: &str) -> Arc<rustls::ClientConfig> {
-    use rustls::pki_types::pem::PemObject;
-    init_crypto();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
-    let mut cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Arc::new(cfg)
-}
 
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,

@@ -675,6 +675,36 @@ path = "events.jsonl"
     path
 }
 
+/// The block-page CA `slagboom ca init` makes for the test configuration's policies.
+pub fn block_ca() -> slagboom::tls::ca::Issued {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &Opts::default());
+    let snap = Snapshot::load_without_keys(&path).unwrap();
+    slagboom::tls::ca::block_page_ca(&slagboom::tls::ca::constraints(&snap)).unwrap()
+}
+
+/// `opts` with `[intercept]` on the CA `ca`.
+pub fn intercepting(ca: &slagboom::tls::ca::Issued, mut opts: Opts) -> Opts {
+    opts.files.push(("ca.pem".into(), ca.cert_pem.clone()));
+    opts.files.push(("ca-key.pem".into(), ca.key_pem.clone()));
+    opts.extra
+        .push_str("\n[intercept]\nca_cert = \"ca.pem\"\nca_key = \"ca-key.pem\"\nleaf_lifetime = \"2d\"\n");
+    opts
+}
+
+/// A client that trusts the block-page CA alone.
+pub fn trusting(ca_pem: &str) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    init_crypto();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(cfg)
+}
+
 /// A proxy running in this process on 127.0.0.1:0.
 pub struct Proxy {
     pub addr: SocketAddr,
