@@ -252,7 +252,11 @@ impl Checker<'_> {
     fn proxy(&self, mut p: file::Proxy) -> Result<ProxyConfig, LoadError> {
         let tls = self.tls_listen(&mut p)?;
         if tls.as_ref().is_some_and(|t| t.listen == p.listen) {
-            return Err(LoadError::new(self.path, tls.as_ref().map_or(1, |t| t.line), "tls_listen must differ from listen"));
+            return Err(LoadError::new(
+                self.path,
+                tls.as_ref().map_or(1, |t| t.line),
+                "tls_listen must differ from listen",
+            ));
         }
         if let Some(l) = &p.transparent_listen {
             if !cfg!(target_os = "linux") {

@@ -126,7 +126,10 @@ fn check_reports_file_and_line() {
         format!("{t}\n[intercept]\nca_cert = \"a\"\nca_key = \"b\"\n")
     });
     assert_eq!(code, 1);
-    assert!(err.contains("[intercept] ca_cert") && err.contains("a: No such file"), "{err}");
+    assert!(
+        err.contains("[intercept] ca_cert") && err.contains("a: No such file"),
+        "{err}"
+    );
     let (code, err) = check_error("slagboom.toml", |t| {
         format!("{t}\n[radius]\nlisten = \"127.0.0.1:1813\"\n[[radius.client]]\naddress = \"10.20.0.0/16\"\nsecret_file = \"nowhere.secret\"\n")
     });

@@ -88,7 +88,11 @@ impl Checker<'_> {
         }
         let leaf_cache = i.leaf_cache.unwrap_or(LEAF_CACHE);
         if leaf_cache == 0 {
-            return Err(LoadError::new(self.path, line, "[intercept] leaf_cache must be at least 1"));
+            return Err(LoadError::new(
+                self.path,
+                line,
+                "[intercept] leaf_cache must be at least 1",
+            ));
         }
         Ok(Some(InterceptConfig {
             ca_cert: self.resolve(&i.ca_cert),

@@ -139,7 +139,10 @@ mod tests {
         assert_eq!((ruleset.as_str(), url.as_str()), ("tiktok", "https://www.tiktok.com/"));
         assert_eq!(advice.redeem(&t, "dev-1", day), Err(Refused::Unknown), "reused");
         assert!(advice.acknowledged("dev-1", "tiktok", day));
-        assert!(!advice.acknowledged("dev-1", "tiktok", day.next_day().unwrap()), "until the day ends");
+        assert!(
+            !advice.acknowledged("dev-1", "tiktok", day.next_day().unwrap()),
+            "until the day ends"
+        );
         assert!(!advice.acknowledged("dev-2", "tiktok", day));
     }
 

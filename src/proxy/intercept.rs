@@ -90,8 +90,7 @@ pub(super) async fn leaf(ctx: &Ctx, ca: &Arc<BlockCa>, name: &str) -> Option<Arc
         return Some(hit);
     }
     let (signer, owned, lifetime) = (ca.clone(), name.to_owned(), cfg.leaf_lifetime);
-    let minted =
-        tokio::task::spawn_blocking(move || signer.mint(&owned, lifetime).and_then(leaf::server_config)).await;
+    let minted = tokio::task::spawn_blocking(move || signer.mint(&owned, lifetime).and_then(leaf::server_config)).await;
     match minted {
         Ok(Ok(config)) => {
             ctx.shared.metrics.certificates_minted.inc();

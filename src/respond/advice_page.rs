@@ -191,7 +191,13 @@ mod tests {
             assert!(page.contains(&format!("<html lang=\"{}\"", lang.code())));
             assert!(page.contains("action=\"/.well-known/slagboom/continue\""));
             assert!(page.contains("name=\"token\" value=\"abc123\""));
-            for fact in ["www.tiktok.com", "Federal ban", "NSC 2023-03-10", "ev-1", "helpdesk@example.gov"] {
+            for fact in [
+                "www.tiktok.com",
+                "Federal ban",
+                "NSC 2023-03-10",
+                "ev-1",
+                "helpdesk@example.gov",
+            ] {
                 assert!(page.contains(fact), "{lang:?}: {fact}");
             }
             assert!(!page.contains("<script"), "no script");

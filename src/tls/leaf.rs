@@ -161,7 +161,13 @@ impl BlockCa {
     pub fn permitted(&self) -> Vec<String> {
         self.permitted
             .iter()
-            .map(|s| if s.subdomains_only { format!(".{}", s.name) } else { s.name.clone() })
+            .map(|s| {
+                if s.subdomains_only {
+                    format!(".{}", s.name)
+                } else {
+                    s.name.clone()
+                }
+            })
             .collect()
     }
 
@@ -377,6 +383,9 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&ca1, "a.tiktok.com").is_none(), "least recently used evicted");
         assert!(cache.get(&ca1, "c.tiktok.com").is_some());
-        assert!(cache.get(&ca2, "c.tiktok.com").is_none(), "another CA's leaf is not served");
+        assert!(
+            cache.get(&ca2, "c.tiktok.com").is_none(),
+            "another CA's leaf is not served"
+        );
     }
 }

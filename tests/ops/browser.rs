@@ -13,7 +13,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Loads `url` in headless Chromium with the PAC file and returns the DOM it rendered.
 async fn chromium_dump(pac_url: &str, resolver_rules: &str, url: &str) -> String {
     let home = tempfile::tempdir().unwrap();
-    chromium(home.path(), pac_url, resolver_rules, &["--lang=en-US", "--dump-dom", url]).await
+    chromium(
+        home.path(),
+        pac_url,
+        resolver_rules,
+        &["--lang=en-US", "--dump-dom", url],
+    )
+    .await
 }
 
 /// Runs headless Chromium with `$HOME` at `home` (its NSS database is
@@ -156,7 +162,10 @@ async fn chromium_shows_the_https_block_page_and_leaves_allowed_sites_alone() {
         if let Some(e) = named {
             break e;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no intercepted event named on the page");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no intercepted event named on the page"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(event["tls"]["client"]["server_name"], "www.tiktok.com");
@@ -170,7 +179,10 @@ async fn chromium_shows_the_https_block_page_and_leaves_allowed_sites_alone() {
     let screenshot = format!("--screenshot={}", shot.display());
     args.extend(["--window-size=1000,760", &screenshot, "https://www.tiktok.com/"]);
     chromium(home.path(), &pac, "", &args).await;
-    assert!(std::fs::metadata(&shot).map(|m| m.len() > 0).unwrap_or(false), "screenshot written");
+    assert!(
+        std::fs::metadata(&shot).map(|m| m.len() > 0).unwrap_or(false),
+        "screenshot written"
+    );
 
     // An allowed site over HTTPS: its own page, through the proxy, untouched.
     let url = format!("https://allowed.example:{}/", origin.addr.port());

@@ -240,6 +240,9 @@ fn config(dir: &Path) -> PathBuf {
         ..Opts::default()
     };
     opts.registry_source = "devices.csv".into();
+    // Interception on: a blocked name gets the HTTPS block page when the client trusts
+    // the block-page CA, and stays refused when it does not.
+    let opts = intercepting(&block_ca(), opts);
     let cfg = write_config(dir, &opts);
     // The devices of this network: a covered one and a private one by address, and a
     // covered phone known only by its MAC (RADIUS binds its address).
@@ -384,6 +387,39 @@ fn redirected_devices_are_identified_decided_and_logged() {
         !origin_lines().contains("tls www.tiktok.com"),
         "the origin saw no connection"
     );
+    assert!(e["labels"].get("intercepted").is_none(), "curl refused the leaf");
+
+    // The same device trusting the block-page CA (a managed device): the block page
+    // over HTTPS, from a leaf minted for the SNI.
+    let out = curl(
+        &net,
+        "10.77.1.2",
+        &[
+            "-i",
+            "--resolve",
+            "www.tiktok.com:443:10.77.2.2",
+            "https://www.tiktok.com/feed",
+        ],
+        &d.join("block-ca.pem"),
+    );
+    let page = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        page.starts_with("HTTP/1.1 403"),
+        "{page} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = page
+        .lines()
+        .find_map(|l| l.strip_prefix("Slagboom-Event-Id: "))
+        .expect("event id header")
+        .trim()
+        .to_owned();
+    assert!(page.contains(&id));
+    let e = event(d, "the intercepted event", |e| e["event"]["id"] == id.as_str());
+    assert_eq!(e["labels"]["intercepted"], "true");
+    assert_eq!(e["labels"]["listener"], "transparent");
+    assert_eq!(e["event"]["action"], "blocked");
+    assert!(!origin_lines().contains("tls www.tiktok.com"));
 
     // An allowed name reaches the original address with the origin's own certificate,
     // although dns_overrides would send origin.test elsewhere.

@@ -130,7 +130,10 @@ async fn the_leaf_is_what_the_spec_says() {
     let not_before = leaf.validity().not_before.timestamp();
     let not_after = leaf.validity().not_after.timestamp();
     assert!((now - 3600 - not_before).abs() < 120, "notBefore one hour back");
-    assert!((not_after - now - 2 * 86_400).abs() < 120, "notAfter now + leaf_lifetime");
+    assert!(
+        (not_after - now - 2 * 86_400).abs() < 120,
+        "notAfter now + leaf_lifetime"
+    );
     assert_eq!(
         leaf.public_key().algorithm.algorithm,
         x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY
@@ -183,7 +186,10 @@ async fn allowed_traffic_is_never_terminated() {
     ))
     .await;
     // An allowed host, and a blocked one for a private device that may use it.
-    for (host, auth) in [("origin.test", ("fed-cov", "tok-cov")), ("www.tiktok.com", ("fed-priv", "tok-priv"))] {
+    for (host, auth) in [
+        ("origin.test", ("fed-cov", "tok-cov")),
+        ("www.tiktok.com", ("fed-priv", "tok-priv")),
+    ] {
         let (s, resp) = connect_tunnel(proxy.addr, &format!("{host}:{}", origin.addr.port()), Some(auth)).await;
         assert_eq!(resp.status, 200);
         let mut tls = tls_over(s, &pki, host).await.expect("the origin's own handshake");
@@ -292,7 +298,10 @@ async fn advice_page_continue_and_then_untouched() {
 
     let (done, _) = through(&proxy, &host, "www.tiktok.com", adv, config.clone(), &post(&token)).await;
     assert_eq!(done.status, 303);
-    assert_eq!(done.header("location"), Some(format!("https://www.tiktok.com:{port}/foryou?x=1").as_str()));
+    assert_eq!(
+        done.header("location"),
+        Some(format!("https://www.tiktok.com:{port}/foryou?x=1").as_str())
+    );
     let ack = proxy.event(&done.event_id()).await;
     assert_eq!(ack["event"]["action"], "advised");
     assert_eq!(ack["labels"]["acknowledged"], "true");
@@ -305,9 +314,13 @@ async fn advice_page_continue_and_then_untouched() {
     // From now on the device's connections pass untouched: the origin's own certificate.
     let (s, resp) = connect_tunnel(proxy.addr, &host, Some(adv)).await;
     assert_eq!(resp.status, 200);
-    let mut tls = tls_over(s, &pki, "www.tiktok.com").await.expect("the origin's handshake");
+    let mut tls = tls_over(s, &pki, "www.tiktok.com")
+        .await
+        .expect("the origin's handshake");
     assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], pki.leaf);
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: www.tiktok.com\r\n\r\n").await.unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: www.tiktok.com\r\n\r\n")
+        .await
+        .unwrap();
     assert_eq!(read_response(&mut tls, false).await.text(), "hello");
     assert_eq!(origin.connection_count(), 1);
     // Another advisory device still sees the advice.
@@ -322,7 +335,7 @@ async fn the_ca_key_and_certificate_are_checked_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &intercepting(&ca, Opts::default()));
     assert!(Snapshot::load(&path).is_ok());
-    let key = dir.path().join("ca-key.pem");
+    let key = dir.path().join("block-ca-key.pem");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
     let e = Snapshot::load(&path).unwrap_err().to_string();
     assert!(e.contains("readable by group or others"), "{e}");

@@ -685,10 +685,10 @@ pub fn block_ca() -> slagboom::tls::ca::Issued {
 
 /// `opts` with `[intercept]` on the CA `ca`.
 pub fn intercepting(ca: &slagboom::tls::ca::Issued, mut opts: Opts) -> Opts {
-    opts.files.push(("ca.pem".into(), ca.cert_pem.clone()));
-    opts.files.push(("ca-key.pem".into(), ca.key_pem.clone()));
+    opts.files.push(("block-ca.pem".into(), ca.cert_pem.clone()));
+    opts.files.push(("block-ca-key.pem".into(), ca.key_pem.clone()));
     opts.extra
-        .push_str("\n[intercept]\nca_cert = \"ca.pem\"\nca_key = \"ca-key.pem\"\nleaf_lifetime = \"2d\"\n");
+        .push_str("\n[intercept]\nca_cert = \"block-ca.pem\"\nca_key = \"block-ca-key.pem\"\nleaf_lifetime = \"2d\"\n");
     opts
 }
 
@@ -697,7 +697,9 @@ pub fn trusting(ca_pem: &str) -> Arc<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
     init_crypto();
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
     let mut cfg = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();

@@ -122,7 +122,9 @@ async fn tunnels_and_plain_http_run_inside_tls() {
     let target = format!("origin.test:{}", s.origin.addr.port());
     let resp = ask(&mut outer, &connect_req(&target, None)).await.unwrap();
     assert_eq!(resp.status, 200);
-    let mut inner = tls_over(outer, &s.origin_pki, "origin.test").await.expect("inner handshake");
+    let mut inner = tls_over(outer, &s.origin_pki, "origin.test")
+        .await
+        .expect("inner handshake");
     inner
         .write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
         .await
@@ -165,9 +167,12 @@ async fn a_token_for_another_device_conflicts_with_the_certificate() {
     let s = setup().await;
     let cfg = client(&s.server, Some((&s.known.cert_pem, &s.known.key_pem)));
     let mut tls = open(&s, cfg).await.expect("handshake");
-    let resp = ask(&mut tls, &connect_req("www.tiktok.com:443", Some(("fed-priv", "tok-priv"))))
-        .await
-        .unwrap();
+    let resp = ask(
+        &mut tls,
+        &connect_req("www.tiktok.com:443", Some(("fed-priv", "tok-priv"))),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status, 407);
     let e = s.proxy.event(&resp.event_id()).await;
     assert_eq!(e["event"]["reason"], "credentials_invalid");
@@ -181,9 +186,12 @@ async fn without_a_certificate_the_token_applies() {
     let resp = ask(&mut tls, &connect_req("www.tiktok.com:443", None)).await.unwrap();
     assert_eq!(resp.status, 407, "no credential at all");
     let mut tls = open(&s, client(&s.server, None)).await.expect("handshake");
-    let resp = ask(&mut tls, &connect_req("www.tiktok.com:443", Some(("fed-cov", "tok-cov"))))
-        .await
-        .unwrap();
+    let resp = ask(
+        &mut tls,
+        &connect_req("www.tiktok.com:443", Some(("fed-cov", "tok-cov"))),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status, 403);
     let e = s.proxy.event(&resp.event_id()).await;
     assert_eq!(e["labels"]["identity"], "token");
@@ -206,7 +214,9 @@ async fn certificates_that_do_not_chain_or_have_expired_fail_the_handshake() {
                 use tokio::io::AsyncReadExt;
                 let _ = tls.write_all(connect_req("www.tiktok.com:443", None).as_bytes()).await;
                 let mut buf = [0u8; 64];
-                let read = tokio::time::timeout(DEADLINE, tls.read(&mut buf)).await.expect("answered in time");
+                let read = tokio::time::timeout(DEADLINE, tls.read(&mut buf))
+                    .await
+                    .expect("answered in time");
                 matches!(read, Err(_) | Ok(0))
             }
         };
@@ -222,15 +232,19 @@ async fn certificates_that_do_not_chain_or_have_expired_fail_the_handshake() {
             .filter(|e| e["event"]["action"] == "auth_failed" && e["labels"]["identity"] == "client-cert")
             .collect();
         if failed.len() == 2 {
-            assert!(failed.iter().all(|e| e["event"]["reason"] == "credentials_invalid"
-                && e["labels"]["listener"] == "tls"));
+            assert!(failed
+                .iter()
+                .all(|e| e["event"]["reason"] == "credentials_invalid" && e["labels"]["listener"] == "tls"));
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{failed:#?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let text = s.proxy.metrics.encode();
-    assert!(text.contains("slagboom_auth_failures_total{method=\"client-cert\"} 2"), "{text}");
+    assert!(
+        text.contains("slagboom_auth_failures_total{method=\"client-cert\"} 2"),
+        "{text}"
+    );
 }
 
 /// A device certificate of `devices` whose validity ended yesterday.
