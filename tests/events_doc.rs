@@ -158,10 +158,51 @@ fn examples() -> Vec<(&'static str, Event)> {
     bound.mac = Some(slagboom::registry::Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x04]));
     bound.nas = Some("10.20.0.5".parse().unwrap());
 
+    // TikTok over HTTPS on the HTTPS proxy port, answered with the block page.
+    let mut intercepted = base(Action::Blocked, "019ab8f1-8e21-7c56-9f3c-5d4c7e9fab13", t + 2_200);
+    device(
+        "fin-laptop-002",
+        "FPS Finance",
+        "staff-10232",
+        Coverage::Covered,
+        &mut intercepted,
+    );
+    intercepted.listener = Some(Listener::Tls);
+    intercepted.identity = Some(IdentityLabel::ClientCert);
+    intercepted.reason = Some(Reason::Policy);
+    intercepted.destination_domain = Some("www.tiktok.com".into());
+    intercepted.destination_port = Some(443);
+    intercepted.server_name = Some("www.tiktok.com".into());
+    intercepted.rule = Some(tiktok_rule());
+    intercepted.duration = Some(Duration::from_micros(4_180));
+    intercepted.intercepted = true;
+
+    // A personal phone used for work pressed "continue" on the advice page.
+    let mut acknowledged = base(Action::Advised, "019ab8f1-7d11-7b45-8e2b-4c3b6d8e9f12", t + 1_500);
+    device(
+        "fin-phone-118",
+        "FPS Finance",
+        "staff-10118",
+        Coverage::Advisory,
+        &mut acknowledged,
+    );
+    acknowledged.listener = Some(Listener::Transparent);
+    acknowledged.identity = Some(IdentityLabel::Radius);
+    acknowledged.destination_domain = Some("www.tiktok.com".into());
+    acknowledged.destination_ip = Some("192.0.2.44".parse().unwrap());
+    acknowledged.destination_port = Some(443);
+    acknowledged.server_name = Some("www.tiktok.com".into());
+    acknowledged.rule = Some(tiktok_rule());
+    acknowledged.duration = Some(Duration::from_micros(2_950));
+    acknowledged.intercepted = true;
+    acknowledged.acknowledged = true;
+
     vec![
         ("allowed", allowed),
         ("advised", advised),
+        ("advised-acknowledged", acknowledged),
         ("blocked", blocked),
+        ("blocked-intercepted", intercepted),
         ("refused", refused),
         ("refused-address", refused_address),
         ("auth_failed", auth),
@@ -291,6 +332,8 @@ fn docs_events_lists_every_field_and_reason() {
         "observer.product",
         "labels.coverage",
         "labels.ech",
+        "labels.intercepted",
+        "labels.acknowledged",
     ];
     for f in fields {
         assert!(doc.contains(&format!("`{f}`")), "docs/events.md does not document {f}");
