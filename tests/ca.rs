@@ -216,3 +216,46 @@ fn device_certificates_and_their_fingerprint() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("not in the registry"), "{}", text(&o));
 }
+
+/// `run` and `check` read the CA `ca init` made; `check` warns once the rules have
+/// outgrown its constraints, and refuses a key readable by others.
+#[test]
+fn check_reads_the_ca_and_warns_when_the_rules_outgrow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &Opts {
+            extra: "[intercept]\nca_cert = \"certs/ca.pem\"\nca_key = \"certs/ca-key.pem\"\n".into(),
+            ..Opts::default()
+        },
+    );
+    let c = cfg.to_str().unwrap();
+    let o = slagboom(dir.path(), &["ca", "init", "-c", c, "--dir", "certs"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = slagboom(dir.path(), &["check", "-c", c]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("intercept CA"), "{}", text(&o));
+    assert!(!text(&o).contains("does not permit"), "{}", text(&o));
+
+    // A new blocked domain after the CA was made.
+    let rules = dir.path().join("rules/test.toml");
+    let grown = std::fs::read_to_string(&rules)
+        .unwrap()
+        .replace("\"blocked.test\"]", "\"blocked.test\", \"newly-banned.example\"]");
+    std::fs::write(&rules, grown).unwrap();
+    let o = slagboom(dir.path(), &["check", "-c", c]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("does not permit") && text(&o).contains("newly-banned.example"),
+        "{}",
+        text(&o)
+    );
+
+    let key = dir.path().join("certs/ca-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for cmd in ["check", "run"] {
+        let o = slagboom(dir.path(), &[cmd, "-c", c]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", text(&o));
+        assert!(text(&o).contains("readable by group or others"), "{}", text(&o));
+    }
+}

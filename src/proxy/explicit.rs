@@ -84,7 +84,12 @@ pub async fn serve_tls(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr)
 }
 
 /// A failed handshake on the HTTPS proxy port: the alert is sent; the event says why.
+/// A client that closes before finishing it (a TCP health check, a scanner) leaves no
+/// event, as a plain connection closed before its request head does not.
 async fn handshake_failed(ctx: &Ctx, e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return;
+    }
     let reason = if crate::tls::server::is_certificate_error(e) {
         Reason::CredentialsInvalid
     } else {
