@@ -37,7 +37,9 @@ fn minting(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("mint_leaf", |b| {
         b.iter(|| {
-            let leaf = ca.mint(black_box("www.tiktok.com"), LIFETIME).unwrap_or_else(|e| panic!("{e}"));
+            let leaf = ca
+                .mint(black_box("www.tiktok.com"), LIFETIME)
+                .unwrap_or_else(|e| panic!("{e}"));
             black_box(server_config(leaf).unwrap_or_else(|e| panic!("{e}")))
         })
     });
@@ -45,7 +47,12 @@ fn minting(c: &mut Criterion) {
     for i in 0..1_000 {
         let name = format!("n{i}.tiktok.com");
         let leaf = ca.mint(&name, LIFETIME).unwrap_or_else(|e| panic!("{e}"));
-        cache.put(&ca, &name, server_config(leaf).unwrap_or_else(|e| panic!("{e}")), LIFETIME);
+        cache.put(
+            &ca,
+            &name,
+            server_config(leaf).unwrap_or_else(|e| panic!("{e}")),
+            LIFETIME,
+        );
     }
     g.bench_function("cache_hit", |b| {
         b.iter(|| black_box(cache.get(&ca, black_box("n500.tiktok.com"))))
@@ -83,7 +90,12 @@ fn exchange(c: &mut Criterion) {
     let (ca, ca_pem) = ca();
     let cache = LeafCache::new(16);
     let leaf = ca.mint("www.tiktok.com", LIFETIME).unwrap_or_else(|e| panic!("{e}"));
-    cache.put(&ca, "www.tiktok.com", server_config(leaf).unwrap_or_else(|e| panic!("{e}")), LIFETIME);
+    cache.put(
+        &ca,
+        "www.tiktok.com",
+        server_config(leaf).unwrap_or_else(|e| panic!("{e}")),
+        LIFETIME,
+    );
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap_or_else(|e| panic!("{e}")))
@@ -121,13 +133,7 @@ fn exchange(c: &mut Criterion) {
             let mut request = [0u8; 256];
             let n = server.reader().read(&mut request).unwrap_or_else(|e| panic!("{e}"));
             black_box(&request[..n]);
-            let page = block_page(
-                slagboom::events::Reason::Policy,
-                &facts,
-                None,
-                Some("nl"),
-                false,
-            );
+            let page = block_page(slagboom::events::Reason::Policy, &facts, None, Some("nl"), false);
             server.writer().write_all(&page).unwrap_or_else(|e| panic!("{e}"));
             server.send_close_notify();
             pump(&mut client, &mut server);
@@ -161,7 +167,12 @@ fn memory(_: &mut Criterion) {
     for i in 0..20_000 {
         let name = format!("n{i}.tiktok.com");
         let leaf = ca.mint(&name, LIFETIME).unwrap_or_else(|e| panic!("{e}"));
-        cache.put(&ca, &name, server_config(leaf).unwrap_or_else(|e| panic!("{e}")), LIFETIME);
+        cache.put(
+            &ca,
+            &name,
+            server_config(leaf).unwrap_or_else(|e| panic!("{e}")),
+            LIFETIME,
+        );
         if i + 1 == 10_000 || i + 1 == 20_000 {
             report.push((i + 1, cache.len(), rss_kib().saturating_sub(before)));
         }

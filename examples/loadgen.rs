@@ -5,7 +5,8 @@
 //! - `bulk`: one tunnel to a cleartext port, `GET /big` inside, read every byte.
 //! - `idle`: open `--count` tunnels (CONNECT, TLS, one GET each), hold them for `--hold`
 //!   seconds, then close them. A line `{"held": N}` goes to stderr once all are open.
-//! - `tunnel`: a new tunnel per operation (CONNECT, TLS with SNI, `GET /small`, close).
+//! - `tunnel`: a new tunnel per operation (CONNECT, TLS with SNI, `GET /small`, close);
+//!   with `--expect-status 403` and the block-page CA as `--cacert`, an intercepted one.
 //!   Without a proxy it connects straight to `--connect`: where a REDIRECT sends that to
 //!   slagboom's transparent listener, this is the transparent path.
 //!
@@ -58,6 +59,10 @@ struct Args {
     /// CA certificate (PEM) of the TLS origin, for `idle`.
     #[arg(long)]
     cacert: Option<std::path::PathBuf>,
+    /// The status `GET /small` inside a tunnel must get: 403 measures intercepted
+    /// tunnels (the block page over TLS, `--cacert` the block-page CA).
+    #[arg(long, default_value_t = 200)]
+    expect_status: u16,
     #[arg(short = 'c', long, default_value_t = 50)]
     concurrency: usize,
     /// Seconds of load (`blocked`).
@@ -321,7 +326,7 @@ async fn open_idle(
     let req = format!("GET /small HTTP/1.1\r\nHost: {host}\r\n{close}\r\n");
     tls.write_all(req.as_bytes()).await?;
     let (status, length, rest) = read_head(&mut tls).await?;
-    if status != 200 {
+    if status != args.expect_status {
         bail!("GET /small answered {status}");
     }
     drain(&mut tls, length.saturating_sub(rest.len())).await?;

@@ -74,6 +74,8 @@ pub struct Shared {
     pub leaves: crate::tls::leaf::LeafCache,
     /// Advice pages shown and acknowledged.
     pub advice: advice::Advice,
+    /// One mint at a time per shard of names.
+    pub minting: intercept::MintLocks,
     /// One slot per open connection, across every listener (`max_connections`).
     slots: Arc<Semaphore>,
     max: usize,
@@ -98,6 +100,7 @@ impl Shared {
             bindings: Arc::default(),
             leaves: crate::tls::leaf::LeafCache::new(snap.config.intercept.as_ref().map_or(1, |i| i.leaf_cache)),
             advice: advice::Advice::default(),
+            minting: intercept::MintLocks::default(),
             state,
             events,
             metrics,

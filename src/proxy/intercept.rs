@@ -35,6 +35,22 @@ use crate::tls::leaf::{self, BlockCa};
 /// Largest "continue" form accepted (it carries one token).
 const FORM_BYTES: u64 = 4096;
 
+/// Locks that keep two connections from minting a leaf for the same name at once.
+#[derive(Debug, Default)]
+pub struct MintLocks {
+    shards: [tokio::sync::Mutex<()>; 16],
+}
+
+impl MintLocks {
+    /// The lock of `name`'s shard.
+    pub async fn lock(&self, name: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        self.shards[(h.finish() % 16) as usize].lock().await
+    }
+}
+
 /// Which page an intercepted connection gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Page {
@@ -82,10 +98,16 @@ pub(super) fn advises(ctx: &Ctx, who: &Who<'_>, event: &Event) -> bool {
 }
 
 /// The leaf for `name`: from the cache, else minted on a blocking thread (so the
-/// runtime's threads keep serving other connections) and cached.
+/// runtime's threads keep serving other connections) and cached. Connections that miss
+/// at once for the same name wait for one mint (a lock per shard of names) instead of
+/// each minting its own.
 pub(super) async fn leaf(ctx: &Ctx, ca: &Arc<BlockCa>, name: &str) -> Option<Arc<ServerConfig>> {
     let cfg = ctx.snap.config.intercept.as_ref()?;
     let cache = &ctx.shared.leaves;
+    if let Some(hit) = cache.get(ca, name) {
+        return Some(hit);
+    }
+    let _minting = ctx.shared.minting.lock(name).await;
     if let Some(hit) = cache.get(ca, name) {
         return Some(hit);
     }

@@ -345,3 +345,27 @@ async fn the_ca_key_and_certificate_are_checked_at_load() {
     let e = Snapshot::load(&path).unwrap_err().to_string();
     assert!(e.contains("does not match"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_miss_at_once_share_one_mint() {
+    let ca = block_ca();
+    let proxy = Arc::new(Proxy::start(intercepting(&ca, Opts::default())).await);
+    let config = trusting(&ca.cert_pem);
+    let mut all = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (proxy, config) = (proxy.clone(), config.clone());
+        all.spawn(async move {
+            let get = "GET / HTTP/1.1\r\nHost: www.tiktok.com\r\n\r\n";
+            let auth = ("fed-cov", "tok-cov");
+            through(&proxy, "www.tiktok.com:443", "www.tiktok.com", auth, config, get)
+                .await
+                .0
+                .status
+        });
+    }
+    while let Some(status) = all.join_next().await {
+        assert_eq!(status.unwrap(), 403);
+    }
+    assert!(metric(&proxy, "slagboom_certificates_minted_total 1"));
+    assert!(metric(&proxy, "slagboom_intercepted_total{kind=\"block\"} 12"));
+}
