@@ -280,7 +280,7 @@ async fn advice_page_continue_and_then_untouched() {
         .and_then(|r| r.split('"').next())
         .unwrap()
         .to_owned();
-    assert!(html.contains(&format!("action=\"/.well-known/slagboom/continue\"")));
+    assert!(html.contains("action=\"/.well-known/slagboom/continue\""));
 
     let post = |token: &str| {
         let body = format!("token={token}");
