@@ -109,6 +109,9 @@ impl Failure {
 
 /// Runs a parsed command line.
 pub fn dispatch(cli: Cli) -> Result<(), Failure> {
+    if !matches!(cli.command, Command::Run(_)) {
+        crate::sys::default_sigpipe();
+    }
     match cli.command {
         Command::Run(c) => run::run(&c.config),
         Command::Check(c) => check::check(&c.config),

@@ -1,7 +1,8 @@
 //! The one place that asks the operating system directly, for a socket fact no crate
 //! exposes: how many bytes written to a TCP socket its peer has not acknowledged yet
 //! (`SIOCOUTQ`, tcp(7)). Syslog sinks over TCP and TLS count an event delivered only
-//! once the collector's TCP stack has acknowledged every byte of it (SPEC §8).
+//! once the collector's TCP stack has acknowledged every byte of it (SPEC §8). And the
+//! default `SIGPIPE` action for the commands that print and exit.
 
 #![allow(unsafe_code)]
 
@@ -75,5 +76,18 @@ mod tests {
             unacknowledged(&listener).is_err(),
             "a listening socket has no send queue"
         );
+    }
+}
+
+/// Restores the default action of `SIGPIPE` (terminate quietly), as a Unix filter
+/// expects: `slagboom check | head` then ends without an error when `head` closes the
+/// pipe. Only for the commands that print and exit; `run` keeps Rust's ignored `SIGPIPE`,
+/// so a write to a closed socket is an `EPIPE` error, not a signal.
+#[cfg(unix)]
+pub fn default_sigpipe() {
+    // SAFETY: `signal` with `SIG_DFL` installs no handler code; it is called before any
+    // other thread exists (from `main`, before dispatching the command).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

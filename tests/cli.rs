@@ -374,3 +374,22 @@ async fn tunnels_still_open_after_the_grace_are_closed_and_logged() {
         "{events:#?}"
     );
 }
+
+/// A command whose reader goes away (`slagboom check | head -1`) ends quietly, as a
+/// Unix filter does: no panic, no backtrace. The pipe's read end is closed before the
+/// command has loaded its configuration, so its first write meets a closed pipe.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let cfg = demo();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_slagboom"))
+        .args(["check", "-c", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
