@@ -36,6 +36,19 @@ pub fn unacknowledged(_socket: &impl AsRawFd) -> io::Result<u64> {
     Ok(0)
 }
 
+/// Restores the default action of `SIGPIPE` (terminate quietly), as a Unix filter
+/// expects: `slagboom check | head` then ends without an error when `head` closes the
+/// pipe. Only for the commands that print and exit; `run` keeps Rust's ignored `SIGPIPE`,
+/// so a write to a closed socket is an `EPIPE` error, not a signal.
+#[cfg(unix)]
+pub fn default_sigpipe() {
+    // SAFETY: `signal` with `SIG_DFL` installs no handler code; it is called before any
+    // other thread exists (from `main`, before dispatching the command).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -76,18 +89,5 @@ mod tests {
             unacknowledged(&listener).is_err(),
             "a listening socket has no send queue"
         );
-    }
-}
-
-/// Restores the default action of `SIGPIPE` (terminate quietly), as a Unix filter
-/// expects: `slagboom check | head` then ends without an error when `head` closes the
-/// pipe. Only for the commands that print and exit; `run` keeps Rust's ignored `SIGPIPE`,
-/// so a write to a closed socket is an `EPIPE` error, not a signal.
-#[cfg(unix)]
-pub fn default_sigpipe() {
-    // SAFETY: `signal` with `SIG_DFL` installs no handler code; it is called before any
-    // other thread exists (from `main`, before dispatching the command).
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
