@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: check deps fmt lint test bench-smoke compare-smoke bench compare run
+.PHONY: check deps fmt lint test bench-smoke compare-smoke bench compare run fuzz
 
 check: deps fmt lint bench-smoke test compare-smoke
 
@@ -43,3 +43,9 @@ compare:
 
 run:
 	$(CARGO) run --release -- run
+
+# Every cargo-fuzz target for SECONDS seconds each (nightly and cargo-fuzz needed);
+# CI replays the seeds and kept regressions on stable instead (tests/fuzz_corpus.rs).
+SECONDS ?= 60
+fuzz:
+	SECONDS_EACH=$(SECONDS) scripts/fuzz.sh

@@ -37,11 +37,20 @@ pub struct LoadError {
 }
 
 impl LoadError {
+    /// An error at `line` of `file`; a reason spread over several lines (a TOML parser's
+    /// message) is joined into one, so every error stays one line.
     pub fn new(file: &Path, line: usize, reason: impl Into<String>) -> LoadError {
+        let reason: String = reason.into();
+        let reason = if reason.contains(['\n', '\r']) {
+            let parts: Vec<&str> = reason.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            parts.join("; ")
+        } else {
+            reason
+        };
         LoadError {
             file: file.display().to_string(),
             line: line.max(1),
-            reason: reason.into(),
+            reason,
         }
     }
 }

@@ -46,6 +46,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod http_client;
 pub mod metrics;

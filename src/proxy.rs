@@ -22,6 +22,8 @@ mod conn;
 mod explicit;
 mod finish;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 mod hello;
 mod inbound;

@@ -216,3 +216,12 @@ fn sink_tokens_are_not_printed() {
         .to_string();
     assert!(e.contains("token_file") && e.contains("nope"), "{e}");
 }
+
+/// A TOML parser's message over several lines becomes one line (found by fuzzing the
+/// loader with a cut demo configuration).
+#[test]
+fn toml_syntax_errors_are_one_line() {
+    let e = Config::parse(Path::new("slagboom.toml"), "[proxy]\n[lo\ng]\n").unwrap_err();
+    assert!(!e.to_string().contains('\n'), "{e}");
+    assert!(e.to_string().starts_with("slagboom.toml:2: "), "{e}");
+}

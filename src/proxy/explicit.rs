@@ -160,7 +160,7 @@ async fn serve_on(ctx: Ctx, client: Client) {
 
 /// The target of a CONNECT (`host:port`) or of an absolute-form `http://` request,
 /// whose `Host` header must agree with it.
-fn parse_target(head: &RequestHead, connect: bool) -> Result<Target, Reason> {
+pub(super) fn parse_target(head: &RequestHead, connect: bool) -> Result<Target, Reason> {
     if connect {
         let (host, port) = Host::parse_authority(head.target()).map_err(|_| Reason::BadRequest)?;
         let port = port.ok_or(Reason::BadRequest)?;

@@ -166,7 +166,7 @@ pub async fn read<R: AsyncRead + Unpin>(
 }
 
 /// Parses a complete head from the front of `inbound`, if there is one.
-fn parse(inbound: &mut Inbound, max: usize) -> Result<Option<RequestHead>, HeadError> {
+pub(super) fn parse(inbound: &mut Inbound, max: usize) -> Result<Option<RequestHead>, HeadError> {
     let data = inbound.data();
     let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);

@@ -21,6 +21,11 @@ impl Inbound {
         Inbound::default()
     }
 
+    /// Bytes already received, to be consumed as if read.
+    pub fn from_bytes(buf: Vec<u8>) -> Inbound {
+        Inbound { buf, start: 0 }
+    }
+
     /// Bytes received and not yet consumed.
     pub fn data(&self) -> &[u8] {
         &self.buf[self.start..]
