@@ -9,8 +9,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub use crate::proxy::fuzzing::{authority, chunked, http_head};
 
+/// A fuzz entry point: panics when a property does not hold for `data`.
+pub type Entry = fn(&[u8]);
+
 /// Every entry point by target name (the names of `fuzz/fuzz_targets/*.rs`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("client_hello", client_hello),
     ("http_head", http_head),
     ("chunked", chunked),
