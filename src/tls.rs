@@ -6,5 +6,6 @@
 pub mod ca;
 pub mod client;
 pub mod client_hello;
+pub mod hello_watch;
 pub mod leaf;
 pub mod server;

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::client::Client;
+use crate::tls::hello_watch::{HelloWatch, Watched};
 use super::Phase;
 
 /// Copy buffer per direction while data flows.
@@ -35,31 +36,161 @@ const DEFAULT_PIPE: usize = 64 * 1024;
 /// client moves to `splice(2)` for bulk transfers; a TLS client is copied through one
 /// buffer per direction (TLS records are at most 16 KiB of plaintext, so 64 KiB reads
 /// take several records per system call).
+///
+/// With `hellos`, the client's records are watched first (`tls::hello_watch`): a
+/// second ClientHello naming another server ends the relay before a byte of it is
+/// relayed, and [`Relayed::cut`] says so.
 pub(super) async fn relay(
     client: &mut Client,
     upstream: &mut TcpStream,
     idle: Duration,
     phase: watch::Receiver<Phase>,
-) -> (u64, u64) {
+    hellos: Option<HelloWatch>,
+) -> Relayed {
+    let activity = Activity::new();
+    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+    let touch = || activity.touch();
+    let ended = AtomicBool::new(false);
+    let cut = Cut::default();
     match client {
-        Client::Plain(c) => relay_tcp(c, upstream, idle, phase).await,
-        Client::Tls(c) => {
-            let activity = Activity::new();
-            let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
-            let touch = || activity.touch();
-            let (cr, cw) = tokio::io::split(&mut **c);
-            let (ur, uw) = upstream.split();
-            let ended = AtomicBool::new(false);
-            let copy = async {
-                tokio::join!(
-                    pump_buffered(cr, uw, &up, &touch, &ended),
-                    pump_buffered(ur, cw, &down, &touch, &ended)
-                )
+        Client::Plain(c) => {
+            let (mut cr, cw) = c.split();
+            let (ur, mut uw) = upstream.split();
+            let upward = async {
+                match watched(&mut cr, &mut uw, hellos, &up, &touch, &cut).await {
+                    Watch::Over => pump(cr, uw, &up, &touch, &ended).await,
+                    Watch::Ended => half_close(&mut uw, &ended).await,
+                    Watch::Cut => {}
+                }
             };
-            activity.watch(copy, idle, phase).await;
-            (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
+            let copy = async { tokio::join!(upward, pump(ur, cw, &down, &touch, &ended)) };
+            activity.watch(copy, idle, phase, &cut).await;
+        }
+        Client::Tls(c) => {
+            let (mut cr, cw) = tokio::io::split(&mut **c);
+            let (ur, mut uw) = upstream.split();
+            let upward = async {
+                match watched(&mut cr, &mut uw, hellos, &up, &touch, &cut).await {
+                    Watch::Over => pump_buffered(cr, uw, &up, &touch, &ended).await,
+                    Watch::Ended => half_close(&mut uw, &ended).await,
+                    Watch::Cut => {}
+                }
+            };
+            let copy = async { tokio::join!(upward, pump_buffered(ur, cw, &down, &touch, &ended)) };
+            activity.watch(copy, idle, phase, &cut).await;
         }
     }
+    Relayed {
+        up: up.load(Ordering::Relaxed),
+        down: down.load(Ordering::Relaxed),
+        cut: cut.taken(),
+    }
+}
+
+/// How a relay went.
+#[derive(Debug)]
+pub(super) struct Relayed {
+    /// Bytes client → upstream.
+    pub up: u64,
+    /// Bytes upstream → client.
+    pub down: u64,
+    /// Set when the hello watch cut the tunnel ([`Watched::Switched`] or
+    /// [`Watched::Invalid`]).
+    pub cut: Option<Watched>,
+}
+
+/// The watch's verdict, shared with the relay's select.
+#[derive(Default)]
+struct Cut {
+    why: std::sync::Mutex<Option<Watched>>,
+    now: tokio::sync::Notify,
+}
+
+impl Cut {
+    fn set(&self, why: Watched) {
+        *self.why.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        self.now.notify_one();
+    }
+
+    fn taken(&self) -> Option<Watched> {
+        self.why.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// How the watch phase of a direction ended.
+enum Watch {
+    /// The relay goes on unwatched.
+    Over,
+    /// The client's stream ended (or a write failed) while watched.
+    Ended,
+    /// The watch cut the tunnel.
+    Cut,
+}
+
+/// Half-closes a direction's writer unless the other direction ended first (see `pump`).
+async fn half_close<W: tokio::io::AsyncWrite + Unpin>(dst: &mut W, ended: &AtomicBool) {
+    if !ended.swap(true, Ordering::Relaxed) {
+        let _ = dst.shutdown().await;
+    }
+}
+
+/// The client→upstream direction while the hello watch runs: whole records are relayed
+/// as the watch passes them; once the watch is over, the bytes buffered past it are
+/// relayed first and the direction goes on unwatched.
+async fn watched<R, W>(
+    src: &mut R,
+    dst: &mut W,
+    hellos: Option<HelloWatch>,
+    count: &AtomicU64,
+    touch: &impl Fn(),
+    cut: &Cut,
+) -> Watch
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let Some(mut watch) = hellos else { return Watch::Over };
+    let mut buf: Vec<u8> = Vec::new();
+    // Bytes at the front of `buf` that the watch passed and are not relayed yet: they
+    // go out together, in one write, when more must be read or the watch ends.
+    let mut passed = 0;
+    loop {
+        match watch.feed(&buf[passed..]) {
+            Watched::Pass(n) => passed += n,
+            Watched::NeedMore => {
+                if passed > 0 {
+                    if !relay_rest(dst, &buf[..passed], count).await {
+                        return Watch::Ended;
+                    }
+                    touch();
+                    buf.drain(..passed);
+                    passed = 0;
+                }
+                match src.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        // What is buffered is an incomplete record: relayed as it is.
+                        let _ = buf.is_empty() || relay_rest(dst, &buf, count).await;
+                        return Watch::Ended;
+                    }
+                    Ok(_) => touch(),
+                }
+            }
+            Watched::Done if buf.is_empty() || relay_rest(dst, &buf, count).await => return Watch::Over,
+            Watched::Done => return Watch::Ended,
+            why => {
+                cut.set(why);
+                return Watch::Cut;
+            }
+        }
+    }
+}
+
+async fn relay_rest<W: tokio::io::AsyncWrite + Unpin>(dst: &mut W, buf: &[u8], count: &AtomicU64) -> bool {
+    let ok = dst.write_all(buf).await.is_ok() && dst.flush().await.is_ok();
+    if ok {
+        count.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    }
+    ok
 }
 
 /// When a tunnel last moved a byte.
@@ -84,7 +215,13 @@ impl Activity {
 
     /// Runs `copy` until it ends, the tunnel has been idle for `idle`, or the proxy
     /// is closing.
-    async fn watch(&self, copy: impl std::future::Future, idle: Duration, mut phase: watch::Receiver<Phase>) {
+    async fn watch(
+        &self,
+        copy: impl std::future::Future,
+        idle: Duration,
+        mut phase: watch::Receiver<Phase>,
+        cut: &Cut,
+    ) {
         let watchdog = async {
             loop {
                 let since = Duration::from_millis(self.last.load(Ordering::Relaxed));
@@ -98,28 +235,10 @@ impl Activity {
         tokio::select! {
             _ = copy => {}
             _ = watchdog => {}
+            _ = cut.now.notified() => {}
             _ = super::until(&mut phase, |p| p == Phase::Closing) => {}
         }
     }
-}
-
-/// The plain relay (see [`relay`]).
-async fn relay_tcp(
-    client: &mut TcpStream,
-    upstream: &mut TcpStream,
-    idle: Duration,
-    phase: watch::Receiver<Phase>,
-) -> (u64, u64) {
-    let activity = Activity::new();
-    let up = AtomicU64::new(0);
-    let down = AtomicU64::new(0);
-    let touch = || activity.touch();
-    let (cr, cw) = client.split();
-    let (ur, uw) = upstream.split();
-    let ended = AtomicBool::new(false);
-    let copy = async { tokio::join!(pump(cr, uw, &up, &touch, &ended), pump(ur, cw, &down, &touch, &ended)) };
-    activity.watch(copy, idle, phase).await;
-    (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed))
 }
 
 /// One direction through a buffer that exists while data flows, flushed after each
@@ -149,9 +268,7 @@ where
             buf = Vec::new();
         }
     }
-    if !ended.swap(true, Ordering::Relaxed) {
-        let _ = dst.shutdown().await;
-    }
+    half_close(&mut dst, ended).await;
 }
 
 /// One direction: copy, then splice once it is a bulk transfer; at the end of the
@@ -268,8 +385,11 @@ mod tests {
         let (mut client, proxy_client) = pair().await;
         let (proxy_upstream, mut server) = pair().await;
         let (_tx, rx) = watch::channel(Phase::Running);
-        let (mut pc, mut pu) = (proxy_client, proxy_upstream);
-        let relay = tokio::spawn(async move { relay_tcp(&mut pc, &mut pu, Duration::from_secs(30), rx).await });
+        let (mut pc, mut pu) = (Client::Plain(proxy_client), proxy_upstream);
+        let relay = tokio::spawn(async move {
+            let r = relay(&mut pc, &mut pu, Duration::from_secs(30), rx, None).await;
+            (r.up, r.down)
+        });
         // Small request, bulk answer (switches to splice), then close both ways.
         let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
         let expected = big.clone();
@@ -297,11 +417,13 @@ mod tests {
 
     #[tokio::test]
     async fn idle_tunnels_are_closed() {
-        let (_client, mut proxy_client) = pair().await;
+        let (_client, proxy_client) = pair().await;
         let (mut proxy_upstream, _server) = pair().await;
         let (_tx, rx) = watch::channel(Phase::Running);
         let t = tokio::time::Instant::now();
-        let (up, down) = relay_tcp(&mut proxy_client, &mut proxy_upstream, Duration::from_millis(100), rx).await;
+        let mut proxy_client = Client::Plain(proxy_client);
+        let r = relay(&mut proxy_client, &mut proxy_upstream, Duration::from_millis(100), rx, None).await;
+        let (up, down) = (r.up, r.down);
         assert_eq!((up, down), (0, 0));
         assert!(t.elapsed() >= Duration::from_millis(100));
     }

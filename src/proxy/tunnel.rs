@@ -19,6 +19,7 @@ use crate::events::{Action, Event, Reason};
 use crate::policy;
 use crate::respond::{self, Answer};
 use crate::tls::client_hello::Alert;
+use crate::tls::hello_watch::{HelloWatch, Watched};
 
 pub(super) async fn run(ctx: &Ctx, io: &mut Io, target: &Target, who: Who<'_>, started: Instant) {
     let cfg = &ctx.snap.config.proxy;
@@ -172,11 +173,22 @@ pub(super) async fn pipe(ctx: &Ctx, io: &mut Io, mut event: Event, addrs: &[Sock
     }
     let idle = ctx.snap.config.proxy.limits.idle_timeout;
     ctx.shared.metrics.active_tunnels.inc();
-    let (up, down) = super::relay::relay(&mut io.client, &mut upstream, idle, ctx.shared.phase.clone()).await;
+    // A TLS client's records are watched until its encrypted traffic begins: a second
+    // ClientHello (after a HelloRetryRequest) naming another server is cut unrelayed.
+    let hellos = hello_read.then(|| HelloWatch::new(event.server_name.as_deref()));
+    let relayed = super::relay::relay(&mut io.client, &mut upstream, idle, ctx.shared.phase.clone(), hellos).await;
     ctx.shared.metrics.active_tunnels.dec();
     event.duration = Some(started.elapsed());
-    event.source_bytes = Some(replayed + up);
-    event.destination_bytes = Some(down);
+    event.source_bytes = Some(replayed + relayed.up);
+    event.destination_bytes = Some(relayed.down);
+    if let Some(cut) = relayed.cut {
+        if let Watched::Switched(Some(name)) = cut {
+            event.server_name = Some(name);
+        }
+        tracing::debug!(peer = %ctx.peer, "a further ClientHello named another server: tunnel cut");
+        let alert = Some(Alert::IllegalParameter);
+        return fail(ctx, io, event, Reason::ClientHelloInvalid, alert, started).await;
+    }
     finish(ctx, &mut io.client, event, Answer::Close).await;
 }
 

@@ -94,6 +94,9 @@ pub enum Alert {
     HandshakeFailure,
     /// unrecognized_name (112).
     UnrecognizedName,
+    /// illegal_parameter (47): a second ClientHello that differs from the first where
+    /// RFC 8446 §4.1.2 forbids it.
+    IllegalParameter,
 }
 
 /// A fatal TLS alert record (TLS 1.2 record framing, which TLS 1.3 clients accept before the handshake).
@@ -104,6 +107,7 @@ pub fn alert_record(alert: Alert) -> [u8; 7] {
         Alert::DecodeError => 50,
         Alert::HandshakeFailure => 40,
         Alert::UnrecognizedName => 112,
+        Alert::IllegalParameter => 47,
     };
     // ContentType alert, version 3.3, length 2, AlertLevel fatal, description.
     [CONTENT_TYPE_ALERT, 3, 3, 0, 2, ALERT_LEVEL_FATAL, description]
