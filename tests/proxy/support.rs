@@ -354,6 +354,20 @@ impl SilentOrigin {
     }
 }
 
+impl SilentOrigin {
+    /// The bytes of connection `n` (from 0) and how it ended, once it has ended.
+    pub fn nth(&self, n: usize) -> Option<(Vec<u8>, Ended)> {
+        let rx = self.connections.lock().unwrap().get(n).cloned()?;
+        let seen = rx.borrow();
+        seen.1.map(|e| (seen.0.clone(), e))
+    }
+
+    /// Connections accepted so far.
+    pub fn connection_count(&self) -> usize {
+        self.connections.lock().unwrap().len()
+    }
+}
+
 impl Drop for SilentOrigin {
     fn drop(&mut self) {
         self.task.abort();
@@ -481,6 +495,8 @@ pub struct Opts {
     pub devices: Vec<[String; 6]>,
     /// `[auth] methods`, as TOML array items.
     pub methods: &'static str,
+    /// `[proxy] allow_destinations`, as TOML array items.
+    pub allow: &'static str,
 }
 
 impl Default for Opts {
@@ -505,6 +521,7 @@ impl Default for Opts {
             files: Vec::new(),
             devices: Vec::new(),
             methods: "\"token\", \"source-ip\"",
+            allow: "\"127.0.0.0/8\"",
         }
     }
 }
@@ -568,7 +585,7 @@ pub fn write_config(dir: &Path, opts: &Opts) -> PathBuf {
 name = "test-proxy"
 listen = "127.0.0.1:0"
 connect_ports = {ports:?}
-allow_destinations = ["127.0.0.0/8"]
+allow_destinations = [{allow}]
 dns_overrides = {{ {names} }}
 {proxy}
 
@@ -659,6 +676,7 @@ path = "events.jsonl"
         limits = opts.limits,
         unknown = opts.unknown_device,
         methods = opts.methods,
+        allow = opts.allow,
         log = opts.log,
         spool_dir = opts.spool_dir,
         privacy = opts.privacy,
