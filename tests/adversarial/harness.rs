@@ -158,6 +158,11 @@ fn free_port() -> u16 {
 
 impl Bench {
     pub async fn start() -> Bench {
+        Bench::start_with(&[]).await
+    }
+
+    /// A bench whose proxy also allows CONNECT to `ports`.
+    pub async fn start_with(ports: &[u16]) -> Bench {
         let pki = Pki::new(&["origin.test", "www.example.org"]);
         let server = Pki::new(&["proxy.test"]);
         let http = HttpOrigin::start().await;
@@ -173,7 +178,10 @@ impl Bench {
                     ("proxy.pem".into(), server.leaf_pem.clone()),
                     ("proxy-key.pem".into(), server.key_pem.clone()),
                 ],
-                connect_ports: vec![http.addr.port(), tls.addr.port(), silent.addr.port(), port, admin_port],
+                connect_ports: [http.addr.port(), tls.addr.port(), silent.addr.port(), port, admin_port]
+                    .into_iter()
+                    .chain(ports.iter().copied())
+                    .collect(),
                 admin_listen: format!("127.0.0.1:{admin_port}"),
                 // The origins' address only: the rest of loopback stays refused.
                 allow: "\"127.0.0.1/32\"",

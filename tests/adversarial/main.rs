@@ -11,6 +11,7 @@ mod support;
 
 mod cases;
 mod harness;
+mod retry;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
