@@ -16,8 +16,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::client::Client;
-use crate::tls::hello_watch::{HelloWatch, Watched};
 use super::Phase;
+use crate::tls::hello_watch::{HelloWatch, Watched};
 
 /// Copy buffer per direction while data flows.
 const COPY_BUF: usize = 32 * 1024;
@@ -422,7 +422,14 @@ mod tests {
         let (_tx, rx) = watch::channel(Phase::Running);
         let t = tokio::time::Instant::now();
         let mut proxy_client = Client::Plain(proxy_client);
-        let r = relay(&mut proxy_client, &mut proxy_upstream, Duration::from_millis(100), rx, None).await;
+        let r = relay(
+            &mut proxy_client,
+            &mut proxy_upstream,
+            Duration::from_millis(100),
+            rx,
+            None,
+        )
+        .await;
         let (up, down) = (r.up, r.down);
         assert_eq!((up, down), (0, 0));
         assert!(t.elapsed() >= Duration::from_millis(100));

@@ -59,6 +59,17 @@ where
         })?;
         let status = parsed.status;
         let after = |bytes| ResponseError::AfterHead { status, bytes };
+        // Conflicting or malformed framing (both Content-Length and Transfer-Encoding,
+        // several lengths, an unknown coding) may be response splitting: an error, not
+        // something to forward (RFC 9112 §6.3). Nothing has been sent yet: a 502.
+        let final_head = status >= 200 || status == 101;
+        if final_head && parsed.framing.is_err() && !(head_only || status == 204 || status == 304) {
+            return Err(if bytes == 0 {
+                ResponseError::BeforeHead
+            } else {
+                ResponseError::AfterHead { status: 0, bytes }
+            });
+        }
         answered.store(true, Ordering::Relaxed);
         if (100..200).contains(&status) && status != 101 {
             w.write_all(&parsed.rewritten(None, true))
@@ -69,10 +80,13 @@ where
             continue;
         }
         let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
-        let framing = if no_body {
-            Some(Framing::None)
-        } else {
-            parsed.framing.ok()
+        let framing = match parsed.framing {
+            _ if no_body => Some(Framing::None),
+            // No Content-Length and no Transfer-Encoding: the body runs until the origin
+            // closes (RFC 9112 §6.3, item 8).
+            Ok(Framing::None) => None,
+            Ok(f) => Some(f),
+            Err(_) => None,
         };
         // No usable framing: the body runs until the origin closes.
         let keep = client_keep && framing.is_some() && status != 101;

@@ -9,7 +9,13 @@ const DECODE_ERROR: u8 = 50;
 const INTERNAL_ERROR: u8 = 80;
 
 fn bad(kind: &'static str, name: &'static str, request: &str) -> Case {
-    Case::new(kind, name, text(request), Expect::Status(400, Some("http_request_error"))).event("error", Some("bad_request"))
+    Case::new(
+        kind,
+        name,
+        text(request),
+        Expect::Status(400, Some("http_request_error")),
+    )
+    .event("error", Some("bad_request"))
 }
 
 fn get_origin(extra: &str) -> String {
@@ -26,17 +32,64 @@ fn connect(target: &str) -> String {
 
 fn framing() -> Vec<Case> {
     let mut v = vec![
-        bad("framing", "content-length with transfer-encoding", &post_origin("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n")),
-        bad("framing", "space before the colon of transfer-encoding", &post_origin("Transfer-Encoding : chunked\r\n", "0\r\n\r\n")),
-        bad("framing", "unknown transfer coding", &post_origin("Transfer-Encoding: xchunked\r\n", "0\r\n\r\n")),
-        bad("framing", "chunked not last", &post_origin("Transfer-Encoding: chunked, gzip\r\n", "0\r\n\r\n")),
-        bad("framing", "gzip then chunked", &post_origin("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n")),
-        bad("framing", "transfer-encoding twice", &post_origin("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n")),
-        bad("framing", "transfer-encoding in HTTP/1.0", &post_origin("Transfer-Encoding: chunked\r\n", "0\r\n\r\n").replace("HTTP/1.1", "HTTP/1.0")),
-        bad("framing", "content-length twice", &post_origin("Content-Length: 5\r\nContent-Length: 5\r\n", "hello")),
-        bad("framing", "content-length list", &post_origin("Content-Length: 5, 5\r\n", "hello")),
-        bad("framing", "content-length with a sign", &post_origin("Content-Length: +5\r\n", "hello")),
-        bad("framing", "content-length overflow", &post_origin("Content-Length: 99999999999999999999\r\n", "")),
+        bad(
+            "framing",
+            "content-length with transfer-encoding",
+            &post_origin("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"),
+        ),
+        bad(
+            "framing",
+            "space before the colon of transfer-encoding",
+            &post_origin("Transfer-Encoding : chunked\r\n", "0\r\n\r\n"),
+        ),
+        bad(
+            "framing",
+            "unknown transfer coding",
+            &post_origin("Transfer-Encoding: xchunked\r\n", "0\r\n\r\n"),
+        ),
+        bad(
+            "framing",
+            "chunked not last",
+            &post_origin("Transfer-Encoding: chunked, gzip\r\n", "0\r\n\r\n"),
+        ),
+        bad(
+            "framing",
+            "gzip then chunked",
+            &post_origin("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"),
+        ),
+        bad(
+            "framing",
+            "transfer-encoding twice",
+            &post_origin(
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                "0\r\n\r\n",
+            ),
+        ),
+        bad(
+            "framing",
+            "transfer-encoding in HTTP/1.0",
+            &post_origin("Transfer-Encoding: chunked\r\n", "0\r\n\r\n").replace("HTTP/1.1", "HTTP/1.0"),
+        ),
+        bad(
+            "framing",
+            "content-length twice",
+            &post_origin("Content-Length: 5\r\nContent-Length: 5\r\n", "hello"),
+        ),
+        bad(
+            "framing",
+            "content-length list",
+            &post_origin("Content-Length: 5, 5\r\n", "hello"),
+        ),
+        bad(
+            "framing",
+            "content-length with a sign",
+            &post_origin("Content-Length: +5\r\n", "hello"),
+        ),
+        bad(
+            "framing",
+            "content-length overflow",
+            &post_origin("Content-Length: 99999999999999999999\r\n", ""),
+        ),
         bad("framing", "NUL in a field value", &get_origin("X-A: a\0b\r\n")),
         bad("framing", "bare CR in the head", &get_origin("X-A: a\rb\r\n")),
         bad("framing", "obs-fold", &get_origin("X-A: a\r\n folded\r\n")),
@@ -46,7 +99,10 @@ fn framing() -> Vec<Case> {
         Case::new(
             "framing",
             "malformed chunk size",
-            text(&post_origin("Transfer-Encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n")),
+            text(&post_origin(
+                "Transfer-Encoding: chunked\r\n",
+                "zz\r\nhello\r\n0\r\n\r\n",
+            )),
             Expect::Status(400, Some("http_request_error")),
         )
         .event("error", Some("bad_request"))
@@ -54,7 +110,10 @@ fn framing() -> Vec<Case> {
         Case::new(
             "framing",
             "unterminated quoted chunk extension",
-            text(&post_origin("Transfer-Encoding: chunked\r\n", "5;a=\"x\r\nhello\r\n0\r\n\r\n")),
+            text(&post_origin(
+                "Transfer-Encoding: chunked\r\n",
+                "5;a=\"x\r\nhello\r\n0\r\n\r\n",
+            )),
             Expect::Status(400, Some("http_request_error")),
         )
         .event("error", Some("bad_request"))
@@ -64,9 +123,14 @@ fn framing() -> Vec<Case> {
     let mut abort = text(&post_origin("Content-Length: 100\r\n", "0123456789"));
     abort.push(Step::Shutdown);
     v.push(
-        Case::new("framing", "body shorter than its content-length", abort, Expect::Status(400, Some("http_request_error")))
-            .event("error", Some("bad_request"))
-            .origin(Origin::Any),
+        Case::new(
+            "framing",
+            "body shorter than its content-length",
+            abort,
+            Expect::Status(400, Some("http_request_error")),
+        )
+        .event("error", Some("bad_request"))
+        .origin(Origin::Any),
     );
     v.push(
         Case::new(
@@ -101,18 +165,55 @@ fn framing() -> Vec<Case> {
 fn authority() -> Vec<Case> {
     vec![
         bad("authority", "CONNECT without a port", &connect("www.example.org")),
-        bad("authority", "CONNECT with userinfo", &connect("user@www.example.org:443")),
+        bad(
+            "authority",
+            "CONNECT with userinfo",
+            &connect("user@www.example.org:443"),
+        ),
         bad("authority", "CONNECT to port 65536", &connect("www.example.org:65536")),
-        bad("authority", "CONNECT to a named port", &connect("www.example.org:https")),
-        bad("authority", "CONNECT to an unbracketed IPv6 literal", &connect("2001:db8::1:443")),
-        bad("authority", "ftp scheme", "GET ftp://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n{priv}\r\n"),
-        bad("authority", "https scheme in a GET", "GET https://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\n{auth}\r\n"),
-        bad("authority", "origin-form at the explicit proxy", "GET / HTTP/1.1\r\nHost: www.tiktok.com\r\n{auth}\r\n"),
+        bad(
+            "authority",
+            "CONNECT to a named port",
+            &connect("www.example.org:https"),
+        ),
+        bad(
+            "authority",
+            "CONNECT to an unbracketed IPv6 literal",
+            &connect("2001:db8::1:443"),
+        ),
+        bad(
+            "authority",
+            "ftp scheme",
+            "GET ftp://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n{priv}\r\n",
+        ),
+        bad(
+            "authority",
+            "https scheme in a GET",
+            "GET https://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\n{auth}\r\n",
+        ),
+        bad(
+            "authority",
+            "origin-form at the explicit proxy",
+            "GET / HTTP/1.1\r\nHost: www.tiktok.com\r\n{auth}\r\n",
+        ),
         bad("authority", "two Host headers", &get_origin("Host: www.tiktok.com\r\n")),
-        bad("authority", "Host disagrees with the URI", "GET http://origin.test:{http}/ HTTP/1.1\r\nHost: www.tiktok.com\r\n{priv}\r\n"),
-        bad("authority", "no Host header", "GET http://origin.test:{http}/ HTTP/1.1\r\n{priv}\r\n"),
+        bad(
+            "authority",
+            "Host disagrees with the URI",
+            "GET http://origin.test:{http}/ HTTP/1.1\r\nHost: www.tiktok.com\r\n{priv}\r\n",
+        ),
+        bad(
+            "authority",
+            "no Host header",
+            "GET http://origin.test:{http}/ HTTP/1.1\r\n{priv}\r\n",
+        ),
         bad("authority", "two Proxy-Authorization headers", &get_origin("{auth}")),
-        Case::new("authority", "CONNECT to port 0", text(&connect("www.example.org:0")), Expect::Refused),
+        Case::new(
+            "authority",
+            "CONNECT to port 0",
+            text(&connect("www.example.org:0")),
+            Expect::Refused,
+        ),
         Case::new(
             "authority",
             "CONNECT to a port not in connect_ports",
@@ -137,22 +238,58 @@ fn names() -> Vec<Case> {
     let at_limit = &long_blocked[2..];
     assert_eq!(at_limit.len(), 253);
     let blocked = |name: &'static str, host: String| {
-        Case::new("names", name, text(&connect(&format!("{host}:443"))), Expect::Status(403, Some("http_request_denied")))
-            .event("blocked", Some("policy"))
+        Case::new(
+            "names",
+            name,
+            text(&connect(&format!("{host}:443"))),
+            Expect::Status(403, Some("http_request_denied")),
+        )
+        .event("blocked", Some("policy"))
     };
     let mut v = vec![
         blocked("upper case", "WWW.TIKTOK.COM".into()),
         blocked("trailing dot", "www.tiktok.com.".into()),
         blocked("253-character name under a blocked domain", at_limit.to_owned()),
         blocked("punycode of a blocked IDN", "xn--bcher-kva.example".into()),
-        Case::new("names", "255-character name", text(&connect(&format!("{long_blocked}:443"))), Expect::Refused),
-        bad("names", "64-character label", &connect(&format!("{}.tiktok.com:443", "a".repeat(64)))),
-        bad("names", "non-canonical IPv6 literal", &connect("[::ffff:a9fe:a9fe]:443")),
-        bad("names", "IPv6 literal with leading zeros", &connect("[2001:0db8::0001]:443")),
+        Case::new(
+            "names",
+            "255-character name",
+            text(&connect(&format!("{long_blocked}:443"))),
+            Expect::Refused,
+        ),
+        bad(
+            "names",
+            "64-character label",
+            &connect(&format!("{}.tiktok.com:443", "a".repeat(64))),
+        ),
+        bad(
+            "names",
+            "non-canonical IPv6 literal",
+            &connect("[::ffff:a9fe:a9fe]:443"),
+        ),
+        bad(
+            "names",
+            "IPv6 literal with leading zeros",
+            &connect("[2001:0db8::0001]:443"),
+        ),
         bad("names", "percent-encoded dots", &connect("www%2etiktok%2ecom:443")),
-        bad("names", "NUL inside a name", &connect("www.tiktok.com\0.example.org:443")),
-        Case::new("names", "full-width dots", text(&connect("www\u{ff0e}tiktok\u{ff0e}com:443")), Expect::Refused),
-        Case::new("names", "the Unicode form of a blocked IDN", text(&connect("b\u{fc}cher.example:443")), Expect::Refused),
+        bad(
+            "names",
+            "NUL inside a name",
+            &connect("www.tiktok.com\0.example.org:443"),
+        ),
+        Case::new(
+            "names",
+            "full-width dots",
+            text(&connect("www\u{ff0e}tiktok\u{ff0e}com:443")),
+            Expect::Refused,
+        ),
+        Case::new(
+            "names",
+            "the Unicode form of a blocked IDN",
+            text(&connect("b\u{fc}cher.example:443")),
+            Expect::Refused,
+        ),
     ];
     for (name, literal) in [
         ("short IPv4 literal", "127.1"),
@@ -168,8 +305,13 @@ fn names() -> Vec<Case> {
 
 fn ssrf() -> Vec<Case> {
     let prohibited = |name: &'static str, target: &str| {
-        Case::new("ssrf", name, text(&connect(target)), Expect::Status(403, Some("destination_ip_prohibited")))
-            .event("refused", Some("destination_prohibited"))
+        Case::new(
+            "ssrf",
+            name,
+            text(&connect(target)),
+            Expect::Status(403, Some("destination_ip_prohibited")),
+        )
+        .event("refused", Some("destination_prohibited"))
     };
     vec![
         prohibited("loopback outside allow_destinations", "127.0.0.2:{tls}"),
@@ -212,7 +354,9 @@ fn identity() -> Vec<Case> {
         Case::new(
             "identity",
             name,
-            text(&format!("GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\n{header}\r\n")),
+            text(&format!(
+                "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\n{header}\r\n"
+            )),
             Expect::Status(407, None),
         )
         .event("auth_failed", Some("credentials_missing"))
@@ -221,7 +365,9 @@ fn identity() -> Vec<Case> {
         Case::new(
             "identity",
             name,
-            text(&format!("GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\nProxy-Authorization: {value}\r\n\r\n")),
+            text(&format!(
+                "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\nProxy-Authorization: {value}\r\n\r\n"
+            )),
             Expect::Status(407, None),
         )
         .event("auth_failed", Some("credentials_invalid"))
@@ -231,11 +377,22 @@ fn identity() -> Vec<Case> {
         no_identity("X-Forwarded-For never identifies", "X-Forwarded-For: 127.0.0.3\r\n"),
         no_identity("Forwarded never identifies", "Forwarded: for=127.0.0.3\r\n"),
         no_identity("X-Real-IP never identifies", "X-Real-IP: 127.0.0.3\r\n"),
-        no_identity("Client-IP never identifies", "Client-IP: 127.0.0.3\r\nTrue-Client-IP: 127.0.0.3\r\n"),
-        invalid("a wrong token", &basic("fed-cov", "SECRET-WRONG-TOKEN"), "SECRET-WRONG-TOKEN"),
+        no_identity(
+            "Client-IP never identifies",
+            "Client-IP: 127.0.0.3\r\nTrue-Client-IP: 127.0.0.3\r\n",
+        ),
+        invalid(
+            "a wrong token",
+            &basic("fed-cov", "SECRET-WRONG-TOKEN"),
+            "SECRET-WRONG-TOKEN",
+        ),
         invalid("another scheme", "Bearer SECRET-BEARER-VALUE", "SECRET-BEARER-VALUE"),
         invalid("base64 that is not", "Basic !!SECRET-NOT-B64!!", "SECRET-NOT-B64"),
-        invalid("no colon in the credentials", "Basic U0VDUkVULU5PLUNPTE9O", "SECRET-NO-COLON"),
+        invalid(
+            "no colon in the credentials",
+            "Basic U0VDUkVULU5PLUNPTE9O",
+            "SECRET-NO-COLON",
+        ),
         // The token names a private device while the address is a covered device's:
         // the token wins (methods are tried in order), and the private device passes.
         Case::new(
@@ -282,7 +439,11 @@ fn hellos(bench: &Bench) -> Vec<Case> {
     let early_blocked = Step::Joined(connect("www.tiktok.com:443"), tiktok.clone());
     let no_sni = hello("127.0.0.1");
     let mut two_entries = no_sni.clone();
-    with_extension(&mut two_entries, 0, &server_name_list(&["www.example.org", "www.tiktok.com"]));
+    with_extension(
+        &mut two_entries,
+        0,
+        &server_name_list(&["www.example.org", "www.tiktok.com"]),
+    );
     let mut two_extensions = allowed.clone();
     with_extension(&mut two_extensions, 0, &server_name_list(&["www.tiktok.com"]));
     let mut ech = allowed.clone();
@@ -298,27 +459,69 @@ fn hellos(bench: &Bench) -> Vec<Case> {
     let mut not_tls = text(&connect("www.example.org:{silent}"));
     not_tls.push(Step::Text("GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n".into()));
     let mut sslv2 = text(&connect("www.example.org:{silent}"));
-    sslv2.push(Step::Bytes(vec![0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10]));
+    sslv2.push(Step::Bytes(vec![
+        0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10,
+    ]));
     vec![
-        fronted("blocked SNI, one byte per write", vec![Step::Trickle(tiktok.clone(), 1)]),
-        fronted("blocked SNI over 16-byte records", vec![Step::Bytes(split_records(&tiktok, 16))]),
-        fronted("blocked SNI over 1-byte records", vec![Step::Bytes(split_records(&tiktok, 1))]),
-        Case::new("early_data", "a ClientHello in the CONNECT's segment is inspected", vec![early], Expect::Alert(ACCESS_DENIED))
-            .event("blocked", Some("domain_fronting")),
-        Case::new("early_data", "a blocked CONNECT with a ClientHello behind it", vec![early_blocked], Expect::Status(403, Some("http_request_denied")))
-            .event("blocked", Some("policy")),
-        forwarded("allowed SNI, one byte per write, byte-identical", vec![Step::Trickle(allowed.clone(), 1)]),
-        forwarded("allowed SNI over 16-byte records, byte-identical", vec![Step::Bytes(split_records(&allowed, 16))]),
+        fronted(
+            "blocked SNI, one byte per write",
+            vec![Step::Trickle(tiktok.clone(), 1)],
+        ),
+        fronted(
+            "blocked SNI over 16-byte records",
+            vec![Step::Bytes(split_records(&tiktok, 16))],
+        ),
+        fronted(
+            "blocked SNI over 1-byte records",
+            vec![Step::Bytes(split_records(&tiktok, 1))],
+        ),
+        Case::new(
+            "early_data",
+            "a ClientHello in the CONNECT's segment is inspected",
+            vec![early],
+            Expect::Alert(ACCESS_DENIED),
+        )
+        .event("blocked", Some("domain_fronting")),
+        Case::new(
+            "early_data",
+            "a blocked CONNECT with a ClientHello behind it",
+            vec![early_blocked],
+            Expect::Status(403, Some("http_request_denied")),
+        )
+        .event("blocked", Some("policy")),
+        forwarded(
+            "allowed SNI, one byte per write, byte-identical",
+            vec![Step::Trickle(allowed.clone(), 1)],
+        ),
+        forwarded(
+            "allowed SNI over 16-byte records, byte-identical",
+            vec![Step::Bytes(split_records(&allowed, 16))],
+        ),
         forwarded("no SNI", vec![Step::Bytes(no_sni)]),
         forwarded("ECH extension", vec![Step::Bytes(ech)]),
-        forwarded("TLS 1.3-only hello", vec![Step::Bytes(tls13_only_hello("www.example.org"))]),
+        forwarded(
+            "TLS 1.3-only hello",
+            vec![Step::Bytes(tls13_only_hello("www.example.org"))],
+        ),
         malformed("two names in one SNI extension", two_entries, DECODE_ERROR),
         malformed("two SNI extensions", two_extensions, DECODE_ERROR),
         malformed("record longer than TLS allows", oversized, DECODE_ERROR),
-        malformed("handshake length inconsistent with its body", inconsistent, DECODE_ERROR),
-        Case::new("client_hello", "a ClientHello too slow", slow, Expect::Alert(INTERNAL_ERROR)).event("error", Some("client_hello_timeout")),
-        Case::new("client_hello", "not TLS after the 200", not_tls, Expect::ClosedAfter200).event("error", Some("not_tls")),
-        Case::new("client_hello", "an SSLv2-style hello", sslv2, Expect::ClosedAfter200).event("error", Some("not_tls")),
+        malformed(
+            "handshake length inconsistent with its body",
+            inconsistent,
+            DECODE_ERROR,
+        ),
+        Case::new(
+            "client_hello",
+            "a ClientHello too slow",
+            slow,
+            Expect::Alert(INTERNAL_ERROR),
+        )
+        .event("error", Some("client_hello_timeout")),
+        Case::new("client_hello", "not TLS after the 200", not_tls, Expect::ClosedAfter200)
+            .event("error", Some("not_tls")),
+        Case::new("client_hello", "an SSLv2-style hello", sslv2, Expect::ClosedAfter200)
+            .event("error", Some("not_tls")),
     ]
 }
 
@@ -327,9 +530,125 @@ fn resources() -> Vec<Case> {
     slowloris.push(Step::Pause(1_300));
     let huge = format!("X-Big: {}\r\n", "a".repeat(80 * 1024));
     vec![
-        Case::new("resources", "slowloris head", slowloris, Expect::Status(408, Some("http_request_error"))).event("error", Some("header_timeout")),
-        Case::new("resources", "an 80 KiB head", text(&get_origin(&huge)), Expect::Status(431, Some("http_request_error")))
-            .event("error", Some("header_too_large")),
+        Case::new(
+            "resources",
+            "slowloris head",
+            slowloris,
+            Expect::Status(408, Some("http_request_error")),
+        )
+        .event("error", Some("header_timeout")),
+        Case::new(
+            "resources",
+            "an 80 KiB head",
+            text(&get_origin(&huge)),
+            Expect::Status(431, Some("http_request_error")),
+        )
+        .event("error", Some("header_too_large")),
+    ]
+}
+
+fn scripted(kind: &'static str, name: &'static str, path: &str, method: &str, expect: Expect) -> Case {
+    let request = format!(
+        "{method} http://origin.test:{{scripted}}{path} HTTP/1.1\r\nHost: origin.test:{{scripted}}\r\n{{priv}}\r\n"
+    );
+    Case::new(kind, name, text(&request), expect).origin(Origin::Any)
+}
+
+/// What origins answer that no well-behaved origin would.
+fn origins() -> Vec<Case> {
+    vec![
+        scripted(
+            "origin",
+            "103 Early Hints before the response",
+            "/early-hints",
+            "GET",
+            Expect::Statuses(vec![103, 200]),
+        )
+        .event("allowed", None),
+        scripted(
+            "origin",
+            "204 with a body",
+            "/no-content-with-body",
+            "GET",
+            Expect::Statuses(vec![204]),
+        )
+        .absent("SMUGGLED")
+        .event("allowed", None),
+        scripted(
+            "origin",
+            "304 with a body",
+            "/not-modified",
+            "GET",
+            Expect::Statuses(vec![304]),
+        )
+        .absent("SMUGGLED")
+        .event("allowed", None),
+        scripted(
+            "origin",
+            "HEAD answered with a body",
+            "/early-hints",
+            "HEAD",
+            Expect::Statuses(vec![103, 200]),
+        ),
+        scripted(
+            "origin",
+            "Content-Length with chunked",
+            "/length-and-chunked",
+            "GET",
+            Expect::Status(502, None),
+        )
+        .event("error", Some("upstream_connect_failed")),
+        scripted(
+            "origin",
+            "a close-delimited body",
+            "/close-delimited",
+            "GET",
+            Expect::CloseDelimited("the body runs until the close"),
+        )
+        .event("allowed", None),
+        scripted(
+            "origin",
+            "a malformed chunk",
+            "/bad-chunk",
+            "GET",
+            Expect::Statuses(vec![200]),
+        )
+        .absent("SMUGGLED"),
+    ]
+}
+
+/// Reflected input on pages and in headers.
+fn reflection() -> Vec<Case> {
+    let blocked = |name: &'static str, request: &str| {
+        Case::new(
+            "reflection",
+            name,
+            text(request),
+            Expect::Status(403, Some("http_request_denied")),
+        )
+        .event("blocked", Some("policy"))
+        .absent("<script")
+    };
+    vec![
+        blocked(
+            "a script in the path",
+            "GET http://www.tiktok.com/<script>alert(1)</script> HTTP/1.1\r\nHost: www.tiktok.com\r\n{auth}\r\n",
+        ),
+        blocked(
+            "a script in the User-Agent",
+            "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\nUser-Agent: <script>alert(1)</script>\r\n{auth}\r\n",
+        ),
+        blocked(
+            "a script in Accept-Language",
+            "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\nAccept-Language: <script>alert(1)</script>\r\n{auth}\r\n",
+        ),
+        blocked(
+            "a script in the query, JSON asked for",
+            "GET http://www.tiktok.com/?q=<script>alert(1)</script> HTTP/1.1\r\nHost: www.tiktok.com\r\nAccept: application/json\r\n{auth}\r\n",
+        ),
+        bad("reflection", "a script in Host", &get_origin("X-Dummy: 1\r\n").replace("Host: origin.test:{http}", "Host: <script>alert(1)</script>"))
+            .absent("<script"),
+        bad("reflection", "NUL in the path", "GET http://www.tiktok.com/\0x HTTP/1.1\r\nHost: www.tiktok.com\r\n{auth}\r\n").absent("\0"),
     ]
 }
 
@@ -391,5 +710,7 @@ pub fn all(bench: &Bench) -> Vec<Case> {
     v.extend(identity());
     v.extend(hellos(bench));
     v.extend(resources());
+    v.extend(origins());
+    v.extend(reflection());
     v
 }

@@ -55,6 +55,8 @@ pub enum Expect {
     ClosedAfter200,
     /// 400 or 403 and nothing else (names whose refusal may come from either layer).
     Refused,
+    /// A 200 whose body, running until the close, is exactly this.
+    CloseDelimited(&'static str),
     /// `200 Connection established`, and the silent origin received exactly the
     /// client's bytes after the CONNECT head.
     Forwarded,
@@ -82,6 +84,9 @@ pub struct Case {
     pub from: Option<&'static str>,
     /// A string that must appear in no answer and no event (a credential).
     pub secret: Option<&'static str>,
+    /// A string that must not appear in the answer (reflected input, an origin's bytes
+    /// that are no part of a response).
+    pub absent: Option<&'static str>,
 }
 
 impl Case {
@@ -96,7 +101,13 @@ impl Case {
             origin: Origin::Untouched,
             from: None,
             secret: None,
+            absent: None,
         }
+    }
+
+    pub fn absent(mut self, s: &'static str) -> Case {
+        self.absent = Some(s);
+        self
     }
 
     pub fn event(mut self, action: &'static str, reason: Option<&'static str>) -> Case {
@@ -136,6 +147,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// The proxy and its origins.
 pub struct Bench {
     pub proxy: Proxy,
+    /// An origin answering fixed bytes by path (see [`ScriptedOrigin`]).
+    pub scripted: ScriptedOrigin,
     pub http: HttpOrigin,
     pub tls: TlsOrigin,
     pub silent: SilentOrigin,
@@ -168,6 +181,7 @@ impl Bench {
         let http = HttpOrigin::start().await;
         let tls = TlsOrigin::start(&pki).await;
         let silent = SilentOrigin::start().await;
+        let scripted = ScriptedOrigin::start().await;
         let port = free_port();
         let admin_port = free_port();
         let proxy = Proxy::start_on(
@@ -178,10 +192,17 @@ impl Bench {
                     ("proxy.pem".into(), server.leaf_pem.clone()),
                     ("proxy-key.pem".into(), server.key_pem.clone()),
                 ],
-                connect_ports: [http.addr.port(), tls.addr.port(), silent.addr.port(), port, admin_port]
-                    .into_iter()
-                    .chain(ports.iter().copied())
-                    .collect(),
+                connect_ports: [
+                    http.addr.port(),
+                    tls.addr.port(),
+                    silent.addr.port(),
+                    scripted.port,
+                    port,
+                    admin_port,
+                ]
+                .into_iter()
+                .chain(ports.iter().copied())
+                .collect(),
                 admin_listen: format!("127.0.0.1:{admin_port}"),
                 // The origins' address only: the rest of loopback stays refused.
                 allow: "\"127.0.0.1/32\"",
@@ -199,6 +220,7 @@ impl Bench {
         .await;
         Bench {
             proxy,
+            scripted,
             http,
             tls,
             silent,
@@ -212,13 +234,20 @@ impl Bench {
     /// `Proxy-Authorization` line), `{priv}` (a private device's), `{http}`, `{tls}`,
     /// `{silent}` (origin ports), `{self}` (the proxy's port), `{admin}` (its admin port).
     pub fn fill(&self, s: &str) -> String {
-        s.replace("{auth}", &format!("Proxy-Authorization: {}\r\n", basic("fed-cov", "tok-cov")))
-            .replace("{priv}", &format!("Proxy-Authorization: {}\r\n", basic("fed-priv", "tok-priv")))
-            .replace("{http}", &self.http.addr.port().to_string())
-            .replace("{tls}", &self.tls.addr.port().to_string())
-            .replace("{silent}", &self.silent.addr.port().to_string())
-            .replace("{self}", &self.proxy.addr.port().to_string())
-            .replace("{admin}", &self.admin_port.to_string())
+        s.replace(
+            "{auth}",
+            &format!("Proxy-Authorization: {}\r\n", basic("fed-cov", "tok-cov")),
+        )
+        .replace(
+            "{priv}",
+            &format!("Proxy-Authorization: {}\r\n", basic("fed-priv", "tok-priv")),
+        )
+        .replace("{http}", &self.http.addr.port().to_string())
+        .replace("{tls}", &self.tls.addr.port().to_string())
+        .replace("{silent}", &self.silent.addr.port().to_string())
+        .replace("{scripted}", &self.scripted.port.to_string())
+        .replace("{self}", &self.proxy.addr.port().to_string())
+        .replace("{admin}", &self.admin_port.to_string())
     }
 
     fn origin_connections(&self) -> (usize, usize, usize) {
@@ -261,6 +290,7 @@ impl Bench {
         let what = format!("{} {} on {on:?}", case.kind, case.name);
         let before = self.origin_connections();
         let silent_before = self.silent.connection_count();
+        let events_before = self.proxy.events().await.len();
         let (mut s, port) = self.open(on, case.from).await;
         let mut sent_after_head: Vec<u8> = Vec::new();
         let mut past_head = false;
@@ -316,7 +346,13 @@ impl Bench {
         let shown = String::from_utf8_lossy(&answer).into_owned();
         check_answer(&what, &case.expect, &answer);
         if let Some(secret) = case.secret {
-            assert!(!shown.contains(secret), "{what}: the answer echoes a credential: {shown}");
+            assert!(
+                !shown.contains(secret),
+                "{what}: the answer echoes a credential: {shown}"
+            );
+        }
+        if let Some(absent) = case.absent {
+            assert!(!shown.contains(absent), "{what}: the answer holds {absent:?}: {shown}");
         }
         if case.expect == Expect::Forwarded {
             let (got, _) = self.silent.connection(silent_before).await;
@@ -326,7 +362,7 @@ impl Bench {
             assert_eq!(self.origin_connections(), before, "{what}: an origin was reached");
         }
         if let Some((action, reason)) = case.event {
-            let e = self.event_of(port, action, reason, &what).await;
+            let e = self.event_of(port, events_before, action, reason, &what).await;
             let text = e.to_string();
             if let Some(secret) = case.secret {
                 assert!(!text.contains(secret), "{what}: the event holds a credential: {text}");
@@ -341,14 +377,19 @@ impl Bench {
     }
 
     /// The event of the connection from `port` with `action` (and `reason`).
-    async fn event_of(&self, port: u16, action: &str, reason: Option<&str>, what: &str) -> Value {
+    async fn event_of(&self, port: u16, after: usize, action: &str, reason: Option<&str>, what: &str) -> Value {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
             let events = self.proxy.events().await;
-            let mine: Vec<&Value> = events.iter().filter(|e| e["source"]["port"] == port).collect();
-            if let Some(e) = mine.iter().find(|e| {
-                e["event"]["action"] == action && reason.is_none_or(|r| e["event"]["reason"] == r)
-            }) {
+            let mine: Vec<&Value> = events
+                .iter()
+                .skip(after)
+                .filter(|e| e["source"]["port"] == port)
+                .collect();
+            if let Some(e) = mine
+                .iter()
+                .find(|e| e["event"]["action"] == action && reason.is_none_or(|r| e["event"]["reason"] == r))
+            {
                 return (*e).clone();
             }
             assert!(
@@ -368,6 +409,58 @@ impl Bench {
     }
 }
 
+/// An origin that answers each request with fixed bytes chosen by its path, then
+/// closes: responses no well-behaved origin sends.
+pub struct ScriptedOrigin {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ScriptedOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The scripted answers, by path.
+fn script(path: &str) -> &'static [u8] {
+    match path {
+        "/early-hints" => b"HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "/no-content-with-body" => b"HTTP/1.1 204 No Content\r\nContent-Length: 11\r\n\r\nSMUGGLED-XY",
+        "/not-modified" => b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 11\r\n\r\nSMUGGLED-XY",
+        "/length-and-chunked" => b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "/close-delimited" => b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nthe body runs until the close",
+        "/bad-chunk" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nSMUGGLED-XY\r\n0\r\n\r\n",
+        _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    }
+}
+
+impl ScriptedOrigin {
+    async fn start() -> ScriptedOrigin {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tokio::time::timeout(DEADLINE, s.read(&mut buf)).await {
+                            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                            _ => return,
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&head).into_owned();
+                    let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                    let _ = s.write_all(script(&path)).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        ScriptedOrigin { port, task }
+    }
+}
+
 impl SilentOrigin {
     /// The bytes of connection `n` (counting from 0) once it has ended.
     pub async fn connection(&self, n: usize) -> (Vec<u8>, Ended) {
@@ -376,7 +469,10 @@ impl SilentOrigin {
             if let Some(got) = self.nth(n) {
                 return got;
             }
-            assert!(tokio::time::Instant::now() < deadline, "origin connection {n} did not end");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "origin connection {n} did not end"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -400,11 +496,7 @@ fn responses(bytes: &[u8]) -> Vec<(u16, Option<String>, usize)> {
     let mut rest = bytes;
     while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
         let head = String::from_utf8_lossy(&rest[..end]).into_owned();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let field = |name: &str| {
             head.lines()
                 .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)))
@@ -456,7 +548,11 @@ fn check_answer(what: &str, expect: &Expect, answer: &[u8]) {
         Expect::Alert(description) => {
             assert!(answer.starts_with(ESTABLISHED), "{what}: {shown:?}");
             let rest = &answer[ESTABLISHED.len()..];
-            assert_eq!(rest, [21, 3, 3, 0, 2, 2, *description], "{what}: after the 200: {rest:?}");
+            assert_eq!(
+                rest,
+                [21, 3, 3, 0, 2, 2, *description],
+                "{what}: after the 200: {rest:?}"
+            );
         }
         Expect::ClosedAfter200 => {
             assert_eq!(answer, ESTABLISHED, "{what}: {shown:?}");
@@ -468,6 +564,15 @@ fn check_answer(what: &str, expect: &Expect, answer: &[u8]) {
         }
         Expect::Forwarded => {
             assert!(answer.starts_with(ESTABLISHED), "{what}: {shown:?}");
+        }
+        Expect::CloseDelimited(body) => {
+            assert!(shown.starts_with("HTTP/1.1 200 "), "{what}: {shown:?}");
+            let (head, rest) = shown.split_once("\r\n\r\n").unwrap_or_default();
+            assert!(
+                head.to_ascii_lowercase().contains("connection: close"),
+                "{what}: {shown:?}"
+            );
+            assert_eq!(rest, *body, "{what}");
         }
     }
 }

@@ -46,6 +46,11 @@ async fn every_case_on_every_listener() {
         println!("{kind}: {n} cases, {runs} runs");
     }
     println!("{total} cases");
-    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n---\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n{}",
+        failures.len(),
+        failures.join("\n---\n")
+    );
     assert!(total >= 60, "at least 60 cases, got {total}");
 }

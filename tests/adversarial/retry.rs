@@ -66,7 +66,8 @@ impl RetryOrigin {
                             let mut request = [0u8; 1024];
                             if let Ok(k) = std::io::Read::read(&mut conn.reader(), &mut request) {
                                 if k > 0 {
-                                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+                                    let reply =
+                                        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
                                     std::io::Write::write_all(&mut conn.writer(), reply).unwrap();
                                     answered = true;
                                 }
@@ -142,7 +143,9 @@ async fn a_real_retry_passes_and_a_switched_second_hello_is_cut() {
             Some(rustls::HandshakeKind::FullWithHelloRetryRequest),
             "the origin asked for a retry"
         );
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n").await.unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+            .await
+            .unwrap();
         assert_eq!(read_response(&mut tls, false).await.text(), "hello", "{on:?}");
 
         // A client that retries with another name: cut before the origin sees it.
@@ -163,7 +166,10 @@ async fn a_real_retry_passes_and_a_switched_second_hello_is_cut() {
         s.flush().await.unwrap();
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut answer)).await;
-        assert!(answer.ends_with(&[21, 3, 3, 0, 2, 2, 47]), "{on:?}: illegal_parameter, got {answer:?}");
+        assert!(
+            answer.ends_with(&[21, 3, 3, 0, 2, 2, 47]),
+            "{on:?}: illegal_parameter, got {answer:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         let got = &origin.connections()[before];
         assert!(got.starts_with(&first), "{on:?}");
