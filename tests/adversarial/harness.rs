@@ -120,11 +120,6 @@ impl Case {
         self
     }
 
-    pub fn on(mut self, on: &'static [On]) -> Case {
-        self.on = on;
-        self
-    }
-
     pub fn from(mut self, source: &'static str) -> Case {
         self.from = Some(source);
         self
