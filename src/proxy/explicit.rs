@@ -287,6 +287,7 @@ async fn identify<'s>(ctx: &'s Ctx, io: &mut Io, head: &RequestHead, target: &Ta
             return Err(finish(ctx, &mut io.client, event, refusal(reason, Some(head), false)).await);
         }
     };
-    let keep = no_body && head.version == 1;
+    // RFC 9112 §9.6: a client that asked to close is not kept waiting for another try.
+    let keep = no_body && head.version == 1 && !head.connection_has("close");
     Err(finish(ctx, &mut io.client, event, refusal(reason, Some(head), keep)).await)
 }

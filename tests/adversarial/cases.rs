@@ -355,7 +355,7 @@ fn identity() -> Vec<Case> {
             "identity",
             name,
             text(&format!(
-                "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\n{header}\r\n"
+                "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\nConnection: close\r\n{header}\r\n"
             )),
             Expect::Status(407, None),
         )
@@ -366,7 +366,7 @@ fn identity() -> Vec<Case> {
             "identity",
             name,
             text(&format!(
-                "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\nProxy-Authorization: {value}\r\n\r\n"
+                "GET http://www.tiktok.com/ HTTP/1.1\r\nHost: www.tiktok.com\r\nConnection: close\r\nProxy-Authorization: {value}\r\n\r\n"
             )),
             Expect::Status(407, None),
         )
@@ -398,7 +398,7 @@ fn identity() -> Vec<Case> {
         Case::new(
             "identity",
             "a token of one device from another device's address",
-            text("GET http://origin.test:{http}/ HTTP/1.1\r\nHost: origin.test:{http}\r\n{priv}\r\n"),
+            text("GET http://origin.test:{http}/ HTTP/1.1\r\nHost: origin.test:{http}\r\nConnection: close\r\n{priv}\r\n"),
             Expect::Status(200, None),
         )
         .from("127.0.0.3")
@@ -549,7 +549,7 @@ fn resources() -> Vec<Case> {
 
 fn scripted(kind: &'static str, name: &'static str, path: &str, method: &str, expect: Expect) -> Case {
     let request = format!(
-        "{method} http://origin.test:{{scripted}}{path} HTTP/1.1\r\nHost: origin.test:{{scripted}}\r\n{{priv}}\r\n"
+        "{method} http://origin.test:{{scripted}}{path} HTTP/1.1\r\nHost: origin.test:{{scripted}}\r\nConnection: close\r\n{{priv}}\r\n"
     );
     Case::new(kind, name, text(&request), expect).origin(Origin::Any)
 }

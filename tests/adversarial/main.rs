@@ -11,6 +11,7 @@ mod support;
 
 mod cases;
 mod harness;
+mod resources;
 mod retry;
 
 use std::collections::BTreeMap;
@@ -27,7 +28,11 @@ async fn every_case_on_every_listener() {
     for case in cases {
         for on in case.on {
             let (bench, c, on) = (bench.clone(), case.clone(), *on);
+            let started = std::time::Instant::now();
             let run = tokio::spawn(async move { bench.run(&c, on).await }).await;
+            if started.elapsed() > std::time::Duration::from_millis(900) {
+                println!("slow: {} {} on {on:?}: {:?}", case.kind, case.name, started.elapsed());
+            }
             if let Err(e) = run {
                 let msg = e
                     .into_panic()
