@@ -189,3 +189,51 @@ async fn open_connections_keep_their_snapshot() {
     // ...a new one with the new snapshot.
     assert_eq!(raw(run.addr, &get("/3")).await.status, 403);
 }
+
+/// 100 reloads, good and bad in turn, while clients keep asking: no request fails
+/// because of a reload, the blocked host stays blocked throughout, and every bad
+/// reload is refused and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_good_and_bad_reloads_under_load() {
+    let origin = HttpOrigin::start().await;
+    let run = Running::start(with_token());
+    std::fs::write(run.dir.path().join("admin.token"), "t0ken").unwrap();
+    let auth = "Authorization: Bearer t0ken\r\n";
+    let csv = run.dir.path().join("devices.csv");
+    let good = std::fs::read_to_string(&csv).unwrap();
+    let bad = good.replace(PRIV_ROW, "fed-priv,federal,Org of fed-priv,owner-fed-priv,nope,none,none");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = run.addr;
+    let port = origin.addr.port();
+    let load = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut blocked, mut allowed, mut failures) = (0u32, 0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match tiktok_status(addr, "fed-cov", "tok-cov").await {
+                    403 => blocked += 1,
+                    s => failures.push(format!("blocked host answered {s}")),
+                }
+                let url = format!("http://origin.test:{port}/");
+                let host = format!("origin.test:{port}");
+                match raw(addr, &get(&url, &host, Some(("fed-priv", "tok-priv")), "")).await.status {
+                    200 => allowed += 1,
+                    s => failures.push(format!("allowed request answered {s}")),
+                }
+            }
+            (blocked, allowed, failures)
+        })
+    };
+    for i in 0..100 {
+        let good_turn = i % 2 == 0;
+        std::fs::write(&csv, if good_turn { &good } else { &bad }).unwrap();
+        let resp = admin(run.admin, "POST", "/reload", auth).await;
+        assert_eq!(resp.status, if good_turn { 200 } else { 422 }, "reload {i}: {}", resp.text());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (blocked, allowed, failures) = load.await.unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(blocked > 20 && allowed > 20, "{blocked} blocked, {allowed} allowed");
+    let metrics = admin(run.admin, "GET", "/metrics", "").await.text();
+    assert!(metrics.contains("slagboom_reload_failures_total 50"), "{metrics}");
+}

@@ -16,5 +16,6 @@ mod faults;
 mod http;
 mod relp;
 mod restarts;
+mod shutdown;
 mod spool;
 mod syslog;
