@@ -114,8 +114,15 @@ impl Spool {
                 .and_then(|n| n.strip_suffix(".seg"))
                 .and_then(|n| n.parse::<u64>().ok())
             else {
+                // Not a segment (a cursor, the dead letters, or a stray file): left alone.
                 continue;
             };
+            if n >= u64::MAX / 2 {
+                // No segment this process made is numbered so high; numbering on from it
+                // would overflow. Left alone, as a stray file.
+                tracing::warn!(file = ?name, "spool: a stray file named like a segment is ignored");
+                continue;
+            }
             list.push((n, entry.metadata()?.len()));
         }
         list.sort_unstable();
@@ -329,7 +336,10 @@ impl Spool {
             .list
             .first()
             .map_or(Position::default(), |(n, _)| Position { segment: *n, offset: 0 });
-        let pos = saved.filter(|p| *p >= oldest).unwrap_or(oldest);
+        // A cursor past the end (a spool directory restored or edited by hand) would
+        // skip every new record: start from the oldest instead (duplicates, no gap).
+        let end = self.end();
+        let pos = saved.filter(|p| *p >= oldest && *p <= end).unwrap_or(oldest);
         lock(&self.segments).cursors.insert(name.to_owned(), pos);
         Reader {
             spool: self.clone(),

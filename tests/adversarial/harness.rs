@@ -184,8 +184,8 @@ impl Bench {
                 proxy: "tls_listen = \"127.0.0.2:0\"\ntls_cert = \"proxy.pem\"\ntls_key = \"proxy-key.pem\"\n".into(),
                 limits: "header_timeout = \"1s\"\nclient_hello_timeout = \"1s\"\nconnect_timeout = \"500ms\"\n".into(),
                 files: vec![
-                    ("proxy.pem".into(), server.leaf_pem.clone()),
-                    ("proxy-key.pem".into(), server.key_pem.clone()),
+                    ("proxy.pem".into(), server.leaf_pem.clone().into_bytes()),
+                    ("proxy-key.pem".into(), server.key_pem.clone().into_bytes()),
                 ],
                 connect_ports: [
                     http.addr.port(),

@@ -201,7 +201,10 @@ async fn a_hundred_good_and_bad_reloads_under_load() {
     let auth = "Authorization: Bearer t0ken\r\n";
     let csv = run.dir.path().join("devices.csv");
     let good = std::fs::read_to_string(&csv).unwrap();
-    let bad = good.replace(PRIV_ROW, "fed-priv,federal,Org of fed-priv,owner-fed-priv,nope,none,none");
+    let bad = good.replace(
+        PRIV_ROW,
+        "fed-priv,federal,Org of fed-priv,owner-fed-priv,nope,none,none",
+    );
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let addr = run.addr;
     let port = origin.addr.port();
@@ -216,7 +219,10 @@ async fn a_hundred_good_and_bad_reloads_under_load() {
                 }
                 let url = format!("http://origin.test:{port}/");
                 let host = format!("origin.test:{port}");
-                match raw(addr, &get(&url, &host, Some(("fed-priv", "tok-priv")), "")).await.status {
+                match raw(addr, &get(&url, &host, Some(("fed-priv", "tok-priv")), ""))
+                    .await
+                    .status
+                {
                     200 => allowed += 1,
                     s => failures.push(format!("allowed request answered {s}")),
                 }
@@ -228,7 +234,12 @@ async fn a_hundred_good_and_bad_reloads_under_load() {
         let good_turn = i % 2 == 0;
         std::fs::write(&csv, if good_turn { &good } else { &bad }).unwrap();
         let resp = admin(run.admin, "POST", "/reload", auth).await;
-        assert_eq!(resp.status, if good_turn { 200 } else { 422 }, "reload {i}: {}", resp.text());
+        assert_eq!(
+            resp.status,
+            if good_turn { 200 } else { 422 },
+            "reload {i}: {}",
+            resp.text()
+        );
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (blocked, allowed, failures) = load.await.unwrap();

@@ -489,7 +489,7 @@ pub struct Opts {
     pub connect_ports: Vec<u16>,
     /// Files written beside the configuration: (name, content); names ending in
     /// `-key.pem` get mode 0600.
-    pub files: Vec<(String, String)>,
+    pub files: Vec<(String, Vec<u8>)>,
     /// Extra registry rows: (device id, authority, shares, professional_use, token,
     /// cert_sha256 hex).
     pub devices: Vec<[String; 6]>,
@@ -565,6 +565,9 @@ pub fn write_config(dir: &Path, opts: &Opts) -> PathBuf {
     for (name, content) in &opts.files {
         use std::os::unix::fs::PermissionsExt;
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
         std::fs::write(&path, content).unwrap();
         if name.ends_with("-key.pem") {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -703,8 +706,10 @@ pub fn block_ca() -> slagboom::tls::ca::Issued {
 
 /// `opts` with `[intercept]` on the CA `ca`.
 pub fn intercepting(ca: &slagboom::tls::ca::Issued, mut opts: Opts) -> Opts {
-    opts.files.push(("block-ca.pem".into(), ca.cert_pem.clone()));
-    opts.files.push(("block-ca-key.pem".into(), ca.key_pem.clone()));
+    opts.files
+        .push(("block-ca.pem".into(), ca.cert_pem.clone().into_bytes()));
+    opts.files
+        .push(("block-ca-key.pem".into(), ca.key_pem.clone().into_bytes()));
     opts.extra
         .push_str("\n[intercept]\nca_cert = \"block-ca.pem\"\nca_key = \"block-ca-key.pem\"\nleaf_lifetime = \"2d\"\n");
     opts

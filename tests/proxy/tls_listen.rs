@@ -37,9 +37,9 @@ async fn setup() -> Setup {
     let proxy = Proxy::start(Opts {
         proxy: "tls_listen = \"127.0.0.2:0\"\ntls_cert = \"proxy.pem\"\ntls_key = \"proxy-key.pem\"\nclient_ca = \"devices-ca.pem\"\n".into(),
         files: vec![
-            ("proxy.pem".into(), server.leaf_pem.clone()),
-            ("proxy-key.pem".into(), server.key_pem.clone()),
-            ("devices-ca.pem".into(), devices.cert_pem.clone()),
+            ("proxy.pem".into(), server.leaf_pem.clone().into_bytes()),
+            ("proxy-key.pem".into(), server.key_pem.clone().into_bytes()),
+            ("devices-ca.pem".into(), devices.cert_pem.clone().into_bytes()),
         ],
         devices: vec![row("cert-cov", "full,none,none", "", &hex::encode(known.sha256))],
         methods: "\"client-cert\", \"token\", \"source-ip\"",

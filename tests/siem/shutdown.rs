@@ -35,7 +35,9 @@ async fn sigterm_with_open_tunnels_and_a_queue_loses_nothing() {
         let (s, resp) = connect_tunnel(run.addr, &target, Some(("fed-cov", "tok-cov"))).await;
         assert_eq!(resp.status, 200);
         let mut tls = tls_over(s, &pki, "origin.test").await.unwrap();
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n").await.unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+            .await
+            .unwrap();
         tunnels.push(tls);
     }
     let mut ids = Vec::new();
@@ -61,7 +63,10 @@ async fn sigterm_with_open_tunnels_and_a_queue_loses_nothing() {
         .iter()
         .map(|e| e["event"]["id"].as_str().unwrap().to_owned())
         .collect();
-    assert!(ids.iter().all(|id| all.contains(id)), "every refusal the clients saw was spooled");
+    assert!(
+        ids.iter().all(|id| all.contains(id)),
+        "every refusal the clients saw was spooled"
+    );
     let missing = collector.missing_after(&all, DEADLINE * 3).await;
     assert!(missing.is_empty(), "{} of {} never delivered", missing.len(), all.len());
 }
