@@ -234,6 +234,7 @@ fn transport(s: &SinkConfig, reopen: watch::Receiver<u64>, stall: Duration) -> i
                 s.index.clone(),
                 s.tls.clone(),
                 (s.batch_events, s.batch_bytes, s.batch_timeout),
+                stall,
             ))
         }
     })

@@ -12,6 +12,7 @@ mod collector;
 mod disk_full;
 mod scripted;
 
+mod chaos;
 mod faults;
 mod http;
 mod relp;

@@ -16,8 +16,6 @@ use crate::events::{ecs, Record};
 use crate::http_client as client;
 pub use crate::http_client::Url;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
 /// An HTTP sink's transport.
 #[derive(Debug)]
 pub struct Http {
@@ -29,6 +27,10 @@ pub struct Http {
     batch_events: usize,
     batch_bytes: usize,
     batch_timeout: Duration,
+    /// A request not answered within this (`[log] sink_stall_timeout`) is given up and
+    /// sent again on a new connection: a collector that accepts and never reads, or
+    /// never answers, holds nothing up for longer.
+    stall: Duration,
     conn: Option<SendRequest<Full<Bytes>>>,
 }
 
@@ -41,6 +43,7 @@ impl Http {
         index: String,
         tls: Option<Arc<rustls::ClientConfig>>,
         batch: (usize, usize, Duration),
+        stall: Duration,
     ) -> Http {
         Http {
             flavour,
@@ -51,6 +54,7 @@ impl Http {
             batch_events: batch.0,
             batch_bytes: batch.1,
             batch_timeout: batch.2,
+            stall,
             conn: None,
         }
     }
@@ -175,7 +179,7 @@ impl Http {
             let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
             Ok::<_, String>((status, body))
         };
-        let (status, body) = match tokio::time::timeout(TIMEOUT, exchange).await {
+        let (status, body) = match tokio::time::timeout(self.stall, exchange).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(SendError::Retry(format!("{}: {e}", self.url.authority()))),
             Err(_) => return Err(SendError::Retry(format!("{}: timed out", self.url.authority()))),
