@@ -33,3 +33,43 @@ async fn unresolvable_names_answer_502_dns_error() {
     }
     proxy.stop().await;
 }
+
+/// Thousands of names that do not resolve, distinct so no cache answers: each a 502,
+/// and no file descriptor is left behind (the resolver's sockets included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_dns_failures_leak_no_descriptor() {
+    if ran_in_own_netns("dns::thousands_of_dns_failures_leak_no_descriptor").await {
+        return;
+    }
+    let proxy = Proxy::start(Opts::default()).await;
+    let auth = Some(("fed-cov", "tok-cov"));
+    let fds = || std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        raw(proxy.addr, &get("http://warm.example/", "warm.example", auth, ""))
+            .await
+            .status,
+        502
+    );
+    let before = fds();
+    for round in 0..20 {
+        let mut all = tokio::task::JoinSet::new();
+        for i in 0..50 {
+            let addr = proxy.addr;
+            all.spawn(async move {
+                let host = format!("nx-{round}-{i}.example");
+                let (_, resp) = connect_tunnel(addr, &format!("{host}:443"), auth).await;
+                resp.status
+            });
+        }
+        while let Some(status) = all.join_next().await {
+            assert_eq!(status.unwrap(), 502);
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = fds();
+    assert!(
+        after <= before + 8,
+        "descriptors: {before} before, {after} after 1,000 failed lookups"
+    );
+    proxy.stop().await;
+}
