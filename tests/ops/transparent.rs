@@ -179,6 +179,7 @@ fn build() -> Result<Net, String> {
             "origin",
             vec![
                 vec!["ip", "addr", "add", "10.77.2.2/24", "dev", "sbo0"],
+                vec!["ip", "addr", "add", "10.77.2.3/24", "dev", "sbo0"],
                 vec!["ip", "-6", "addr", "add", "fd00:77:2::2/64", "dev", "sbo0", "nodad"],
                 vec!["ip", "link", "set", "sbo0", "up"],
                 vec!["ip", "link", "set", "lo", "up"],
@@ -193,6 +194,42 @@ fn build() -> Result<Net, String> {
     }
     Ok(net)
 }
+
+/// A raw client: from SOURCE to HOST:PORT, sends each file in turn (a `.trickle` file
+/// one byte per segment), reading what comes back after each; prints everything
+/// received, hex.
+const RAW_CLIENT: &str = r#"
+import socket, sys, time
+src, dst, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+host, port = dst.rsplit(":", 1)
+s = socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.bind((src, 0)); s.settimeout(5); s.connect((host, int(port)))
+got = b""
+for f in files:
+    data = open(f, "rb").read()
+    if f.endswith(".trickle"):
+        for b in data:
+            s.send(bytes([b])); time.sleep(0.002)
+    else:
+        s.sendall(data)
+    end = time.time() + 1.5
+    while time.time() < end:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        got += chunk
+        if f != files[-1] and len(got) > 5:
+            time.sleep(0.2)
+            try:
+                s.settimeout(0.3); got += s.recv(65536); s.settimeout(5)
+            except Exception:
+                s.settimeout(5)
+            break
+print(got.hex())
+"#;
 
 /// The origin: TLS on 443 (the test PKI's certificate) and HTTP on 80, each logging
 /// one line per connection (`tls <sni>` / `http <path>`).
@@ -226,6 +263,16 @@ def sni(sock, name, _):
 ctx.sni_callback = sni
 tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
 tls6.socket = ctx.wrap_socket(tls6.socket, server_side=True)
+# A TLS 1.3 origin whose only group is secp384r1: clients that send an X25519 key
+# share first are asked to retry (HelloRetryRequest).
+retry = S(("10.77.2.3", 443), H)
+rctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+rctx.minimum_version = ssl.TLSVersion.TLSv1_3
+rctx.load_cert_chain(sys.argv[2], sys.argv[3])
+rctx.set_ecdh_curve("secp384r1")
+rctx.sni_callback = sni
+retry.socket = rctx.wrap_socket(retry.socket, server_side=True)
+threading.Thread(target=retry.serve_forever, daemon=True).start()
 threading.Thread(target=plain.serve_forever, daemon=True).start()
 threading.Thread(target=tls6.serve_forever, daemon=True).start()
 log.write("ready\n")
@@ -517,6 +564,63 @@ fn redirected_devices_are_identified_decided_and_logged() {
     );
     assert!(out.status.success());
     event(d, "the not_tls event", |e| e["event"]["reason"] == "not_tls");
+
+    // Adversarial bytes on the transparent listener, sent raw from the client
+    // namespace: framing the explicit port refuses is refused here too, a blocked SNI
+    // outside the CA's constraints trickled one byte per segment gets its alert, and a
+    // second ClientHello after a HelloRetryRequest naming another host is cut before
+    // the origin sees it.
+    let raw_send = |from: &str, to: &str, payloads: &[&Path]| {
+        let mut args = vec!["/usr/bin/python3", "-c", RAW_CLIENT, from, to];
+        let paths: Vec<String> = payloads.iter().map(|p| p.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        let out = net.exec("client", &args);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let write = |name: &str, bytes: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let two_hosts = write(
+        "two-hosts.txt",
+        b"GET / HTTP/1.1\r\nHost: far.test\r\nHost: www.tiktok.com\r\n\r\n",
+    );
+    let cl_te = write(
+        "cl-te.txt",
+        b"POST / HTTP/1.1\r\nHost: far.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    for (what, file) in [("two Host headers", &two_hosts), ("CL and TE", &cl_te)] {
+        let got = raw_send("10.77.1.3", "10.77.2.2:80", &[file]);
+        assert!(got.starts_with("485454502f312e3120343030"), "{what}: {got}");
+    }
+    assert!(!origin_lines().contains("http / "), "nothing reached the origin");
+    let pattern_hello = write("pattern-hello.trickle", &client_hello_bytes(&pki, "v16-pattern.test"));
+    let got = raw_send("10.77.1.2", "10.77.2.2:443", &[&pattern_hello]);
+    assert!(
+        got.ends_with("15030300020231"),
+        "a trickled blocked hello gets access_denied: {got}"
+    );
+    let first = write("retry-first.bin", &client_hello_bytes(&pki, "far.test"));
+    let mut switched = vec![20, 3, 3, 0, 1, 1];
+    switched.extend(client_hello_bytes(&pki, "www.tiktok.com"));
+    let second = write("retry-second.bin", &switched);
+    let tiktok_hellos = || origin_lines().matches("tls www.tiktok.com").count();
+    let before = tiktok_hellos();
+    let got = raw_send("10.77.1.3", "10.77.2.3:443", &[&first, &second]);
+    assert!(
+        got.ends_with("1503030002022f"),
+        "illegal_parameter after the switched hello: {got}"
+    );
+    assert!(
+        origin_lines().contains("tls far.test"),
+        "the first hello reached the retry origin"
+    );
+    assert_eq!(tiktok_hellos(), before, "the second hello never reached the origin");
+    let e = event(d, "the switched hello's event", |e| {
+        e["event"]["reason"] == "client_hello_invalid" && e["tls"]["client"]["server_name"] == "www.tiktok.com"
+    });
+    assert_eq!(e["labels"]["listener"], "transparent");
 
     // RADIUS accounting from the network (radclient as the NAS): a wrong secret gets
     // no answer and binds nothing; Start binds 10.77.1.4 to the phone, whose traffic is
