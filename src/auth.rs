@@ -234,6 +234,142 @@ impl AuthLimiter {
 mod tests {
     use super::*;
 
+    /// Which credential wins when several name different devices: a defined result for
+    /// each mix (SPEC §3, §7). `cov` and `priv` each have a token, a certificate and an
+    /// address.
+    #[test]
+    fn mixed_credentials_have_one_defined_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("rules")).unwrap();
+        std::fs::write(
+            d.join("rules/t.toml"),
+            "id = \"t\"\ntitle = \"T\"\ndomains = [\"tiktok.com\"]\n",
+        )
+        .unwrap();
+        let sha = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+        let (cert_cov, cert_priv) = ([1u8; 32], [2u8; 32]);
+        std::fs::write(
+            d.join("devices.csv"),
+            format!(
+                "device_id,authority,purchase,subscription,usage,token_sha256,cert_sha256,addresses,status\n\
+                 cov,federal,full,none,none,{},{},10.0.0.1,active\n\
+                 priv,federal,none,none,none,{},{},10.0.0.2,active\n",
+                sha("tok-cov"),
+                hex::encode(cert_cov),
+                sha("tok-priv"),
+                hex::encode(cert_priv)
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("slagboom.toml"),
+            "[registry]\nsource = \"devices.csv\"\n[rules]\ndir = \"rules\"\n[log]\nspool_dir = \"spool\"\n",
+        )
+        .unwrap();
+        let snap = Snapshot::load(&d.join("slagboom.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let id = |name: &str| snap.registry.by_id(name).unwrap();
+        let basic = |user: &str, token: &str| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"));
+            format!("Basic {b64}")
+        };
+        let (tok_cov, tok_priv, tok_bad) = (basic("cov", "tok-cov"), basic("priv", "tok-priv"), basic("cov", "nope"));
+        let cov_addr: IpAddr = "10.0.0.1".parse().unwrap();
+        let elsewhere: IpAddr = "192.0.2.9".parse().unwrap();
+        let device = |d: &str, method| Ok(Identity::Device { device: id(d), method });
+        #[allow(clippy::type_complexity)] // a table: what, certificate, token, source, binding, result
+        let cases: Vec<(
+            &str,
+            Option<[u8; 32]>,
+            Option<&str>,
+            IpAddr,
+            Option<&str>,
+            Result<Identity, AuthFailure>,
+        )> = vec![
+            (
+                "certificate and its own token",
+                Some(cert_cov),
+                Some(&tok_cov),
+                elsewhere,
+                None,
+                device("cov", Method::ClientCert),
+            ),
+            (
+                "certificate and another device's token",
+                Some(cert_cov),
+                Some(&tok_priv),
+                elsewhere,
+                None,
+                Err(AuthFailure::Invalid(Method::ClientCert)),
+            ),
+            (
+                "certificate from another device's address",
+                Some(cert_priv),
+                None,
+                cov_addr,
+                None,
+                device("priv", Method::ClientCert),
+            ),
+            (
+                "unknown certificate",
+                Some([9; 32]),
+                None,
+                cov_addr,
+                None,
+                Err(AuthFailure::Invalid(Method::ClientCert)),
+            ),
+            (
+                "token from another device's address",
+                None,
+                Some(&tok_priv),
+                cov_addr,
+                None,
+                device("priv", Method::Token),
+            ),
+            (
+                "token under another device's RADIUS binding",
+                None,
+                Some(&tok_priv),
+                elsewhere,
+                Some("cov"),
+                device("priv", Method::Token),
+            ),
+            (
+                "wrong token from a known address",
+                None,
+                Some(&tok_bad),
+                cov_addr,
+                None,
+                Err(AuthFailure::Invalid(Method::Token)),
+            ),
+            (
+                "RADIUS binding before the registry address",
+                None,
+                None,
+                cov_addr,
+                Some("priv"),
+                device("priv", Method::Radius),
+            ),
+            (
+                "the registry address alone",
+                None,
+                None,
+                cov_addr,
+                None,
+                device("cov", Method::SourceIp),
+            ),
+        ];
+        for (what, cert, token, source, bound, want) in cases {
+            let creds = Credentials {
+                proxy_authorization: token.map(str::as_bytes),
+                client_cert_sha256: cert,
+                source,
+                bound: bound.map(id),
+            };
+            assert_eq!(identify(&snap, &creds), want, "{what}");
+        }
+    }
+
     #[test]
     fn limiter_counts_per_address_and_window() {
         let l = AuthLimiter::new(2);
