@@ -36,10 +36,14 @@ pub enum Action {
     Bound,
     /// That binding ended (Stop, Accounting-On/Off, a newer binding, or its TTL).
     Unbound,
+    /// Allowed untouched under a `report` policy: it would have been blocked.
+    Reported,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    /// Every action. A spooled record stores its action's index here: new ones go at
+    /// the end.
+    pub const ALL: [Action; 9] = [
         Action::Allowed,
         Action::Blocked,
         Action::Advised,
@@ -48,6 +52,7 @@ impl Action {
         Action::Error,
         Action::Bound,
         Action::Unbound,
+        Action::Reported,
     ];
 
     /// The action named `s` (as written in `event.action`).
@@ -65,13 +70,14 @@ impl Action {
             Action::Error => "error",
             Action::Bound => "bound",
             Action::Unbound => "unbound",
+            Action::Reported => "reported",
         }
     }
 
     /// `event.outcome`.
     pub fn outcome(self) -> &'static str {
         match self {
-            Action::Allowed | Action::Advised | Action::Bound | Action::Unbound => "success",
+            Action::Allowed | Action::Advised | Action::Reported | Action::Bound | Action::Unbound => "success",
             _ => "failure",
         }
     }
@@ -84,7 +90,7 @@ impl Action {
     /// The second `event.type` value (the only one of a session event).
     pub fn event_type(self) -> &'static str {
         match self {
-            Action::Allowed | Action::Advised => "allowed",
+            Action::Allowed | Action::Advised | Action::Reported => "allowed",
             Action::Blocked | Action::Refused | Action::AuthFailed => "denied",
             Action::Error => "error",
             Action::Bound => "start",

@@ -158,6 +158,27 @@ fn examples() -> Vec<(&'static str, Event)> {
     bound.mac = Some(slagboom::registry::Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x04]));
     bound.nas = Some("10.20.0.5".parse().unwrap());
 
+    // A ban being phased in: the tunnel passed, the event says what a block would say.
+    let mut reported = base(Action::Reported, "019ab8f1-8e22-7c57-9f3d-5d4c7e9fab23", t + 2_400);
+    device(
+        "fin-laptop-003",
+        "FPS Finance",
+        "staff-10233",
+        Coverage::Covered,
+        &mut reported,
+    );
+    reported.destination_domain = Some("www.tiktok.com".into());
+    reported.destination_ip = Some("192.0.2.44".parse().unwrap());
+    reported.destination_port = Some(443);
+    reported.server_name = Some("www.tiktok.com".into());
+    reported.rule = Some(RuleRef {
+        reference: "be-wallonia-tiktok".into(),
+        ..tiktok_rule()
+    });
+    reported.duration = Some(Duration::from_millis(3_120));
+    reported.source_bytes = Some(1_904);
+    reported.destination_bytes = Some(24_110);
+
     // TikTok over HTTPS on the HTTPS proxy port, answered with the block page.
     let mut intercepted = base(Action::Blocked, "019ab8f1-8e21-7c56-9f3c-5d4c7e9fab13", t + 2_200);
     device(
@@ -203,6 +224,7 @@ fn examples() -> Vec<(&'static str, Event)> {
         ("advised-acknowledged", acknowledged),
         ("blocked", blocked),
         ("blocked-intercepted", intercepted),
+        ("reported", reported),
         ("refused", refused),
         ("refused-address", refused_address),
         ("auth_failed", auth),

@@ -45,6 +45,7 @@ fn action(a: Action) -> &'static str {
     match a {
         Action::Allow => "allow",
         Action::Warn => "warn",
+        Action::Report => "report",
         Action::Block => "block",
     }
 }

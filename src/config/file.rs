@@ -253,12 +253,16 @@ impl Default for Rules {
     }
 }
 
-/// What a policy does to traffic that matches it.
+/// What a policy does to traffic that matches it; the strictest wins (declaration
+/// order: block > report > warn > allow, SPEC §5).
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Allow,
     Warn,
+    /// Allowed untouched, recorded as `reported` with the facts a block would carry:
+    /// how a new ban is phased in.
+    Report,
     Block,
 }
 
@@ -268,6 +272,7 @@ impl Action {
         match self {
             Action::Allow => "allow",
             Action::Warn => "warn",
+            Action::Report => "report",
             Action::Block => "block",
         }
     }

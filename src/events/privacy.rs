@@ -2,7 +2,8 @@
 //!
 //! - `allowed_detail = "host"` (default) drops `url.original` from allowed (and
 //!   advised) traffic, `"url"` keeps it, `"none"` writes no event for allowed traffic.
-//!   Advised, blocked, refused, auth_failed and error events are always written.
+//!   Advised, reported, blocked, refused, auth_failed and error events are always
+//!   written (a reported event is allowed traffic: under `"host"` it has no URL).
 //! - `pseudonymise_owner` replaces `user.id` with the lowercase hex HMAC-SHA-256 of the
 //!   owner, keyed with the key file's bytes minus trailing whitespace.
 
@@ -16,7 +17,7 @@ use crate::config::{AllowedDetail, PrivacyConfig};
 
 /// Applies the privacy rules; `None` when the event must not be written at all.
 pub fn apply(cfg: &PrivacyConfig, mut event: Event) -> Option<Event> {
-    let allowed = matches!(event.action, Action::Allowed | Action::Advised);
+    let allowed = matches!(event.action, Action::Allowed | Action::Advised | Action::Reported);
     match cfg.allowed_detail {
         AllowedDetail::None if event.action == Action::Allowed => return None,
         AllowedDetail::Host | AllowedDetail::None if allowed => event.url = None,

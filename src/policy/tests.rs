@@ -76,7 +76,7 @@ const EXPIRED: OffsetDateTime = datetime!(2030-01-01 00:00 +01:00);
 #[test]
 fn every_coverage_action_and_window() {
     let rules = rules();
-    let actions = [Action::Allow, Action::Warn, Action::Block];
+    let actions = [Action::Allow, Action::Warn, Action::Report, Action::Block];
     let windows = [
         (BEFORE, false),
         (START, true),
@@ -229,4 +229,36 @@ fn explain_agrees_with_decide() {
     assert!(e.policies[0].applies && !e.policies[1].applies);
     assert_eq!(e.policies[0].window, Window::InForce { overdue: true });
     assert_eq!(e.matches.len(), 2);
+}
+
+/// Block > report > warn > allow, whatever the order of the policies (SPEC §5).
+#[test]
+fn report_sits_between_block_and_warn() {
+    let rules = rules();
+    let dev = device("federal", Coverage::Covered);
+    let all = [Action::Allow, Action::Warn, Action::Report, Action::Block];
+    for a in all {
+        for b in all {
+            for (first, second) in [(a, b), (b, a)] {
+                let policies = vec![
+                    policy("one", "federal", 0, [first, Action::Allow, Action::Allow]),
+                    policy("two", "federal", 0, [second, Action::Allow, Action::Allow]),
+                ];
+                let d = decide(
+                    &policies,
+                    &rules,
+                    &Subject::Device(&dev),
+                    &host("www.tiktok.com"),
+                    IN_FORCE,
+                );
+                assert_eq!(d.action, a.max(b), "{first:?} with {second:?}");
+                if d.action != Action::Allow {
+                    let winner = d.hit.unwrap().policy;
+                    let acts = [first, second];
+                    assert_eq!(acts[winner], d.action, "the strictest policy names the rule");
+                }
+            }
+        }
+    }
+    assert!(Action::Block > Action::Report && Action::Report > Action::Warn && Action::Warn > Action::Allow);
 }

@@ -151,6 +151,7 @@ impl Ctx {
             .inc();
         event.action = match decision.action {
             policy::Action::Block => Action::Blocked,
+            policy::Action::Report => Action::Reported,
             policy::Action::Warn => Action::Advised,
             policy::Action::Allow => Action::Allowed,
         };

@@ -138,8 +138,10 @@ pub(super) async fn run(
             false
         }
     };
-    if decision.action == policy::Action::Warn {
-        event.action = Action::Advised;
+    match decision.action {
+        policy::Action::Warn => event.action = Action::Advised,
+        policy::Action::Report => event.action = Action::Reported,
+        _ => {}
     }
     // The response (its status already in the event) was relayed.
     let answer = if keep { Answer::KeepOpen } else { Answer::Close };

@@ -12,5 +12,6 @@ mod framing;
 mod http;
 mod intercept;
 mod own_addresses;
+mod report;
 mod tls_listen;
 mod tunnel;

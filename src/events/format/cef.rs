@@ -19,7 +19,7 @@ use crate::events::{Action, Event};
 pub fn severity(action: Action) -> u8 {
     match action {
         Action::Blocked => 7,
-        Action::Refused | Action::AuthFailed => 5,
+        Action::Refused | Action::AuthFailed | Action::Reported => 5,
         Action::Error | Action::Advised => 3,
         Action::Allowed | Action::Bound | Action::Unbound => 1,
     }

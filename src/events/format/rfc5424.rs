@@ -17,7 +17,7 @@ use crate::events::{Action, Event};
 pub fn severity(action: Action) -> u8 {
     match action {
         Action::Blocked => 4,
-        Action::Refused | Action::AuthFailed | Action::Advised => 5,
+        Action::Refused | Action::AuthFailed | Action::Advised | Action::Reported => 5,
         Action::Error => 3,
         Action::Allowed | Action::Bound | Action::Unbound => 6,
     }
