@@ -78,7 +78,8 @@ impl Admin {
             (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n".into()),
             (&Method::GET | &Method::HEAD, "/readyz") => {
                 if *self.phase.borrow() == Phase::Running {
-                    text(StatusCode::OK, "ready\n".into())
+                    let version = self.state.load().policy_version.clone();
+                    text(StatusCode::OK, format!("ready\npolicy_version {version}\n"))
                 } else {
                     text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".into())
                 }

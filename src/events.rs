@@ -333,6 +333,8 @@ pub struct Event {
     pub intercepted: bool,
     /// `labels.acknowledged = "true"`: the device acknowledged an advice page.
     pub acknowledged: bool,
+    /// `labels.policy_version`: the policies, rules and registry in force (SPEC §14).
+    pub policy_version: Option<Arc<str>>,
     /// `source.mac` (bound / unbound).
     pub mac: Option<crate::registry::Mac>,
     /// `labels.nas`: the RADIUS client that reported the session (bound / unbound).
@@ -369,6 +371,7 @@ impl Event {
             unknown_protocol: false,
             intercepted: false,
             acknowledged: false,
+            policy_version: None,
             mac: None,
             nas: None,
         }

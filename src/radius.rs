@@ -130,8 +130,7 @@ impl Accounting {
         for (bound, ip, b) in outcome.changes {
             let event = session_event(&snap, bound, ip, &b);
             tracing::info!(ip = %ip, device = %b.device, mac = %b.mac, nas = %b.nas, bound, "radius binding");
-            let cfg = &snap.config;
-            self.events.record(&cfg.privacy, &cfg.proxy.name, event).await;
+            self.events.record(&snap, event).await;
         }
         self.metrics
             .radius_bindings

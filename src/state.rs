@@ -15,6 +15,9 @@ use crate::registry::Registry;
 use crate::rules::{self, RuleIndex};
 use crate::tls::leaf::BlockCa;
 
+mod version;
+pub use version::policy_version;
+
 /// Everything a decision needs, loaded and checked together.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -30,6 +33,8 @@ pub struct Snapshot {
     pub tls_listen: Option<Arc<rustls::ServerConfig>>,
     /// The block-page CA (`[intercept]`).
     pub block_ca: Option<Arc<BlockCa>>,
+    /// `labels.policy_version` of every event made under this snapshot (SPEC §14).
+    pub policy_version: Arc<str>,
 }
 
 impl Snapshot {
@@ -95,7 +100,9 @@ impl Snapshot {
                 Registry::parse(&path, &fetched.text).map_err(|e| LoadError { file: url.clone(), ..e })?
             }
         };
+        let version = policy_version(&config, &rules, &registry);
         Ok(Snapshot {
+            policy_version: version.into(),
             config,
             registry,
             rules,

@@ -20,6 +20,7 @@ fn base(action: Action, id: &str, ms: u64) -> Event {
     e.id = id.to_owned();
     e.observer = "slagboom-1".into();
     e.timestamp = UNIX_EPOCH + Duration::from_millis(ms);
+    e.policy_version = Some("5c1e0f3a9b27d846".into());
     e
 }
 
@@ -356,6 +357,7 @@ fn docs_events_lists_every_field_and_reason() {
         "labels.ech",
         "labels.intercepted",
         "labels.acknowledged",
+        "labels.policy_version",
     ];
     for f in fields {
         assert!(doc.contains(&format!("`{f}`")), "docs/events.md does not document {f}");

@@ -14,6 +14,7 @@ pub fn check(path: &Path) -> Result<(), Failure> {
     let now = OffsetDateTime::now_utc();
     let cfg = &snap.config;
     println!("{}: ok", path.display());
+    println!("  policy_version {}", snap.policy_version);
     println!("  proxy     {} (observer {})", cfg.proxy.listen, cfg.proxy.name);
     if let Some(t) = cfg.proxy.transparent_listen {
         println!(

@@ -41,6 +41,7 @@ pub const LABELS_PROTOCOL: &str = "labels.protocol";
 pub const LABELS_NAS: &str = "labels.nas";
 pub const LABELS_INTERCEPTED: &str = "labels.intercepted";
 pub const LABELS_ACKNOWLEDGED: &str = "labels.acknowledged";
+pub const LABELS_POLICY_VERSION: &str = "labels.policy_version";
 
 /// `ecs.version`.
 pub const ECS_VERSION_VALUE: &str = "8.11.0";

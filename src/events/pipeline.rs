@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::sink::{self, file::Lines, http::Http, relp::Relp, syslog::Syslog, Runner, Transport};
 use super::spool::{Position, Spool};
 use super::{privacy, Event, Record};
-use crate::config::{LogConfig, PrivacyConfig, SinkConfig, SinkType};
+use crate::config::{LogConfig, SinkConfig, SinkType};
 use crate::metrics::Metrics;
 
 /// Where events go. Cheap to clone.
@@ -88,20 +88,23 @@ impl EventLog {
     /// event is written (not yet delivered). An event the spool cannot take (the disk
     /// failed) is logged and counted in `slagboom_events_dropped_total`; the spool then
     /// refuses new connections until it can write again.
-    pub async fn record(&self, privacy: &PrivacyConfig, observer: &Arc<str>, event: Event) {
-        self.write(privacy, observer, event, false);
+    pub async fn record(&self, snap: &crate::state::Snapshot, event: Event) {
+        self.write(snap, event, false);
     }
 
     /// Records the event of a refusal that a full spool caused, in the reserve kept for
     /// them (SPEC §8). Past the reserve it is counted as dropped. Returns true when the
     /// event was written.
-    pub fn record_refusal(&self, privacy: &PrivacyConfig, observer: &Arc<str>, event: Event) -> bool {
-        self.write(privacy, observer, event, true)
+    pub fn record_refusal(&self, snap: &crate::state::Snapshot, event: Event) -> bool {
+        self.write(snap, event, true)
     }
 
-    fn write(&self, privacy: &PrivacyConfig, observer: &Arc<str>, mut event: Event, refusal: bool) -> bool {
-        event.observer = observer.clone();
-        let Some(event) = privacy::apply(privacy, event) else {
+    /// Stamps the event with the snapshot's observer name and policy version, applies
+    /// `[privacy]`, and spools it.
+    fn write(&self, snap: &crate::state::Snapshot, mut event: Event, refusal: bool) -> bool {
+        event.observer = snap.config.proxy.name.clone();
+        event.policy_version = Some(snap.policy_version.clone());
+        let Some(event) = privacy::apply(&snap.config.privacy, event) else {
             return false;
         };
         let record = Record::from_event(&event).to_bytes();

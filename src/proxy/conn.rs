@@ -255,11 +255,10 @@ impl Ctx {
         // The operational log line carries the event id, so operator, helpdesk and SOC
         // can line up one connection.
         tracing::debug!(peer = %self.peer, event.id = %event.id, action = event.action.as_str(), reason = event.reason.map(|r| r.as_str()), "event");
-        let cfg = &self.snap.config;
         if event.reason == Some(Reason::SpoolFull) {
-            self.shared.events.record_refusal(&cfg.privacy, &cfg.proxy.name, event);
+            self.shared.events.record_refusal(&self.snap, event);
         } else {
-            self.shared.events.record(&cfg.privacy, &cfg.proxy.name, event).await;
+            self.shared.events.record(&self.snap, event).await;
         }
     }
 }

@@ -91,5 +91,22 @@ async fn reported_traffic_passes_untouched_and_is_recorded_like_a_block() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["decision"], "report", "{v}");
+
+    // Every event names the policy version in force, the one `check` prints.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slagboom"))
+        .args(["check", "-c"])
+        .arg(proxy.dir.path().join("slagboom.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("policy_version "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_owned();
+    assert_eq!(version.len(), 16);
+    for e in proxy.events().await {
+        assert_eq!(e["labels"]["policy_version"], version.as_str(), "{e}");
+    }
     assert_eq!(v["hit"]["policy"], "phase-in", "{v}");
 }

@@ -115,6 +115,9 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     if let Some(nas) = event.nas {
         w.ip(f::LABELS_NAS, nas);
     }
+    if let Some(v) = &event.policy_version {
+        w.str(f::LABELS_POLICY_VERSION, v);
+    }
     if event.unknown_protocol {
         w.str(f::LABELS_PROTOCOL, "unknown");
     }
@@ -324,6 +327,7 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
         unknown_protocol: text(f::LABELS_PROTOCOL).as_deref() == Some("unknown"),
         intercepted: text(f::LABELS_INTERCEPTED).as_deref() == Some("true"),
         acknowledged: text(f::LABELS_ACKNOWLEDGED).as_deref() == Some("true"),
+        policy_version: text(f::LABELS_POLICY_VERSION).map(Into::into),
         mac: text(f::SOURCE_MAC).and_then(|m| crate::registry::Mac::parse(&m).ok()),
         nas: ip(f::LABELS_NAS),
     })
