@@ -38,12 +38,14 @@ pub enum Action {
     Unbound,
     /// Allowed untouched under a `report` policy: it would have been blocked.
     Reported,
+    /// A configuration came into force (at start, and after each successful reload).
+    ConfigChanged,
 }
 
 impl Action {
     /// Every action. A spooled record stores its action's index here: new ones go at
     /// the end.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Allowed,
         Action::Blocked,
         Action::Advised,
@@ -53,6 +55,7 @@ impl Action {
         Action::Bound,
         Action::Unbound,
         Action::Reported,
+        Action::ConfigChanged,
     ];
 
     /// The action named `s` (as written in `event.action`).
@@ -71,13 +74,19 @@ impl Action {
             Action::Bound => "bound",
             Action::Unbound => "unbound",
             Action::Reported => "reported",
+            Action::ConfigChanged => "config_changed",
         }
     }
 
     /// `event.outcome`.
     pub fn outcome(self) -> &'static str {
         match self {
-            Action::Allowed | Action::Advised | Action::Reported | Action::Bound | Action::Unbound => "success",
+            Action::Allowed
+            | Action::Advised
+            | Action::Reported
+            | Action::Bound
+            | Action::Unbound
+            | Action::ConfigChanged => "success",
             _ => "failure",
         }
     }
@@ -95,6 +104,7 @@ impl Action {
             Action::Error => "error",
             Action::Bound => "start",
             Action::Unbound => "end",
+            Action::ConfigChanged => "change",
         }
     }
 }
@@ -335,6 +345,10 @@ pub struct Event {
     pub acknowledged: bool,
     /// `labels.policy_version`: the policies, rules and registry in force (SPEC §14).
     pub policy_version: Option<Arc<str>>,
+    /// `labels.previous_policy_version` (config_changed).
+    pub previous_policy_version: Option<Arc<str>>,
+    /// `message`: what changed (config_changed).
+    pub message: Option<String>,
     /// `source.mac` (bound / unbound).
     pub mac: Option<crate::registry::Mac>,
     /// `labels.nas`: the RADIUS client that reported the session (bound / unbound).
@@ -372,6 +386,8 @@ impl Event {
             intercepted: false,
             acknowledged: false,
             policy_version: None,
+            previous_policy_version: None,
+            message: None,
             mac: None,
             nas: None,
         }

@@ -12,10 +12,16 @@ use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
 
 use crate::config::{LoadError, Source};
+use crate::events::{Action, Event, EventLog};
 use crate::metrics::{CoverageLabel, DecisionLabels, ListenerLabel, MethodLabel, Metrics, PolicyLabel};
 use crate::policy::Window;
 use crate::registry::Coverage;
-use crate::state::{Snapshot, State};
+use crate::state::{summary, Snapshot, State};
+
+/// The file in the spool directory that notes the policy version last in force.
+fn version_file(snap: &Snapshot) -> PathBuf {
+    snap.config.log.spool_dir.join("policy_version")
+}
 
 /// What asked for the reload (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,20 +37,48 @@ pub struct Reloader {
     state: Arc<State>,
     path: PathBuf,
     metrics: Arc<Metrics>,
+    /// Where `config_changed` events go (SPEC §14).
+    events: EventLog,
     /// One reload at a time.
     busy: Mutex<()>,
 }
 
 impl Reloader {
-    pub fn new(state: Arc<State>, path: &Path, metrics: Arc<Metrics>) -> Reloader {
+    pub fn new(state: Arc<State>, path: &Path, metrics: Arc<Metrics>, events: EventLog) -> Reloader {
         let r = Reloader {
             state,
             path: path.to_path_buf(),
             metrics,
+            events,
             busy: Mutex::new(()),
         };
         r.publish(&r.state.load());
         r
+    }
+
+    /// The `config_changed` event of the configuration in force at start. Its previous
+    /// version is the one recorded in the spool directory when the last configuration
+    /// came into force (none on a first start); every item counts as added.
+    pub fn started(&self) {
+        let snap = self.state.load();
+        let previous = std::fs::read_to_string(version_file(&snap))
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        self.config_changed(None, &snap, previous.map(Into::into));
+    }
+
+    /// Records a `config_changed` event for `new` (after `old`, when there was one)
+    /// and notes its version in the spool directory.
+    fn config_changed(&self, old: Option<&Snapshot>, new: &Snapshot, previous: Option<Arc<str>>) {
+        let mut event = Event::new(Action::ConfigChanged, std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        event.previous_policy_version = previous;
+        event.message = Some(summary(old, new));
+        tracing::info!(policy_version = %new.policy_version, change = event.message.as_deref().unwrap_or(""), "configuration in force");
+        self.events.record_now(new, event);
+        if let Err(e) = std::fs::write(version_file(new), format!("{}\n", new.policy_version)) {
+            tracing::warn!(error = %e, "cannot note the policy version in the spool directory");
+        }
     }
 
     /// Reloads now. On error the running snapshot stays.
@@ -71,6 +105,7 @@ impl Reloader {
                     tracing::warn!("a listen address changed: restart to apply it");
                 }
                 self.publish(&next);
+                self.config_changed(Some(&old), &next, Some(old.policy_version.clone()));
                 Ok(next)
             }
             Err(e) => {

@@ -16,7 +16,7 @@ use crate::rules::{self, RuleIndex};
 use crate::tls::leaf::BlockCa;
 
 mod version;
-pub use version::policy_version;
+pub use version::{policy_version, summary};
 
 /// Everything a decision needs, loaded and checked together.
 #[derive(Debug)]

@@ -159,6 +159,13 @@ fn examples() -> Vec<(&'static str, Event)> {
     bound.mac = Some(slagboom::registry::Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x04]));
     bound.nas = Some("10.20.0.5".parse().unwrap());
 
+    // A reload that changed one device and added a rule.
+    let mut config = base(Action::ConfigChanged, "019ab8f1-5a10-7a21-8c3e-2b1a4c6d7e10", t + 5_000);
+    config.listener = None;
+    config.identity = None;
+    config.previous_policy_version = Some("9d04b6e1c2a37f58".into());
+    config.message = Some("policies +0 -0 ~0; rules +1 -0; devices +0 -0 ~1".into());
+
     // A ban being phased in: the tunnel passed, the event says what a block would say.
     let mut reported = base(Action::Reported, "019ab8f1-8e22-7c57-9f3d-5d4c7e9fab23", t + 2_400);
     device(
@@ -226,6 +233,7 @@ fn examples() -> Vec<(&'static str, Event)> {
         ("blocked", blocked),
         ("blocked-intercepted", intercepted),
         ("reported", reported),
+        ("config_changed", config),
         ("refused", refused),
         ("refused-address", refused_address),
         ("auth_failed", auth),
@@ -358,6 +366,8 @@ fn docs_events_lists_every_field_and_reason() {
         "labels.intercepted",
         "labels.acknowledged",
         "labels.policy_version",
+        "labels.previous_policy_version",
+        "message",
     ];
     for f in fields {
         assert!(doc.contains(&format!("`{f}`")), "docs/events.md does not document {f}");

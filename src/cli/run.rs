@@ -54,7 +54,8 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
     let (listen, admin_listen) = (snap.config.proxy.listen, snap.config.admin.listen);
     let grace = snap.config.proxy.limits.shutdown_grace;
     let state = Arc::new(State::new(snap));
-    let reloader = Arc::new(Reloader::new(state.clone(), path, metrics.clone()));
+    let reloader = Arc::new(Reloader::new(state.clone(), path, metrics.clone(), events.clone()));
+    reloader.started();
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let admin_socket = crate::admin::bind(admin_listen)
         .await

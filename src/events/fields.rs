@@ -42,6 +42,8 @@ pub const LABELS_NAS: &str = "labels.nas";
 pub const LABELS_INTERCEPTED: &str = "labels.intercepted";
 pub const LABELS_ACKNOWLEDGED: &str = "labels.acknowledged";
 pub const LABELS_POLICY_VERSION: &str = "labels.policy_version";
+pub const LABELS_PREVIOUS_POLICY_VERSION: &str = "labels.previous_policy_version";
+pub const MESSAGE: &str = "message";
 
 /// `ecs.version`.
 pub const ECS_VERSION_VALUE: &str = "8.11.0";

@@ -95,6 +95,12 @@ impl EventLog {
     /// Records the event of a refusal that a full spool caused, in the reserve kept for
     /// them (SPEC §8). Past the reserve it is counted as dropped. Returns true when the
     /// event was written.
+    /// Records an event from outside any connection, without waiting (a reload runs on a
+    /// blocking thread).
+    pub fn record_now(&self, snap: &crate::state::Snapshot, event: Event) {
+        self.write(snap, event, false);
+    }
+
     pub fn record_refusal(&self, snap: &crate::state::Snapshot, event: Event) -> bool {
         self.write(snap, event, true)
     }

@@ -102,7 +102,7 @@ mod tests {
         for bad in [
             &b""[..],
             b"\x02\x00",
-            b"\x01\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+            b"\x01\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
             b"\x01\x00\x00",
         ] {
             assert!(Record::from_bytes(bad).is_none(), "{bad:?}");

@@ -4,18 +4,55 @@
 //! means nothing), so key order, whitespace, comments and the order of rows or entries
 //! in a file do not change the version; any change of meaning does.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::rules::RuleIndex;
+use crate::state::Snapshot;
 
 /// The version of `config`'s policies with `rules` and `registry`.
 pub fn policy_version(config: &Config, rules: &RuleIndex, registry: &Registry) -> String {
-    let bytes = serde_json::to_vec(&canonical(config, rules, registry)).unwrap_or_default();
+    let canonical = json!({
+        "policies": policy_items(config),
+        "rulesets": ruleset_items(rules),
+        "devices": device_items(registry),
+    });
+    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
     let digest = Sha256::digest(&bytes);
     hex::encode(&digest[..8])
+}
+
+/// What changed from `old` to `new` (the `message` of a `config_changed` event):
+/// `policies +A -R ~C; rules +A -R; devices +A -R ~C`. Without `old`, everything is new.
+pub fn summary(old: Option<&Snapshot>, new: &Snapshot) -> String {
+    let empty_map = BTreeMap::new();
+    let empty_set = BTreeSet::new();
+    let (old_p, old_r, old_d) = match old {
+        Some(o) => (policy_items(&o.config), rule_items(&o.rules), device_items(&o.registry)),
+        None => (empty_map.clone(), empty_set, empty_map),
+    };
+    let (new_p, new_r, new_d) = (
+        policy_items(&new.config),
+        rule_items(&new.rules),
+        device_items(&new.registry),
+    );
+    let (pa, pr, pc) = map_diff(&old_p, &new_p);
+    let ra = new_r.difference(&old_r).count();
+    let rr = old_r.difference(&new_r).count();
+    let (da, dr, dc) = map_diff(&old_d, &new_d);
+    format!("policies +{pa} -{pr} ~{pc}; rules +{ra} -{rr}; devices +{da} -{dr} ~{dc}")
+}
+
+/// (added, removed, changed) keys from `old` to `new`.
+fn map_diff(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> (usize, usize, usize) {
+    let added = new.keys().filter(|k| !old.contains_key(*k)).count();
+    let removed = old.keys().filter(|k| !new.contains_key(*k)).count();
+    let changed = new.iter().filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v)).count();
+    (added, removed, changed)
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -23,15 +60,14 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-fn canonical(config: &Config, rules: &RuleIndex, registry: &Registry) -> Value {
+/// Each policy's canonical form, by id.
+fn policy_items(config: &Config) -> BTreeMap<String, String> {
     let time = |t: &time::OffsetDateTime| t.unix_timestamp();
-    let mut policies: Vec<&crate::config::PolicyConfig> = config.policies.iter().collect();
-    policies.sort_by(|a, b| a.id.cmp(&b.id));
-    let policies: Vec<Value> = policies
-        .into_iter()
+    config
+        .policies
+        .iter()
         .map(|p| {
-            json!([
-                p.id,
+            let v: Value = json!([
                 p.title,
                 sorted(p.authorities.clone()),
                 sorted(p.rulesets.iter().map(|(name, _)| name.clone()).collect()),
@@ -42,28 +78,35 @@ fn canonical(config: &Config, rules: &RuleIndex, registry: &Registry) -> Value {
                 p.review_by.as_ref().map(time),
                 p.expires.as_ref().map(time),
                 p.reference,
-            ])
+            ]);
+            (p.id.clone(), v.to_string())
         })
-        .collect();
-    let mut rulesets: Vec<(String, Value)> = Vec::new();
+        .collect()
+}
+
+/// Every rule as `ruleset kind text` (a ruleset's title counts as a rule of its own).
+fn rule_items(rules: &RuleIndex) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
     for (index, rs) in rules.rulesets().iter().enumerate() {
-        let entries = sorted(
-            rules
-                .rules()
-                .iter()
-                .filter(|r| r.ruleset == index)
-                .map(|r| format!("{:?} {}", r.kind, r.text))
-                .collect(),
-        );
-        rulesets.push((rs.id.clone(), json!([rs.id, rs.title, entries])));
+        out.insert(format!("{} title {}", rs.id, rs.title));
+        for r in rules.rules().iter().filter(|r| r.ruleset == index) {
+            out.insert(format!("{} {:?} {}", rs.id, r.kind, r.text));
+        }
     }
-    rulesets.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut devices: Vec<Value> = registry
+    out
+}
+
+fn ruleset_items(rules: &RuleIndex) -> Vec<String> {
+    rule_items(rules).into_iter().collect()
+}
+
+/// Each device's canonical form, by id.
+fn device_items(registry: &Registry) -> BTreeMap<String, String> {
+    registry
         .devices()
         .iter()
         .map(|d| {
-            json!([
-                &*d.id,
+            let v: Value = json!([
                 &*d.authority,
                 d.organisation.as_deref(),
                 d.owner.as_deref(),
@@ -74,15 +117,10 @@ fn canonical(config: &Config, rules: &RuleIndex, registry: &Registry) -> Value {
                 sorted(d.addresses.iter().map(ToString::to_string).collect()),
                 sorted(d.macs.iter().map(|m| m.ecs()).collect()),
                 format!("{:?}", d.status),
-            ])
+            ]);
+            (d.id.to_string(), v.to_string())
         })
-        .collect();
-    devices.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
-    json!({
-        "policies": policies,
-        "rulesets": rulesets.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-        "devices": devices,
-    })
+        .collect()
 }
 
 #[cfg(test)]

@@ -248,3 +248,110 @@ async fn a_hundred_good_and_bad_reloads_under_load() {
     let metrics = admin(run.admin, "GET", "/metrics", "").await.text();
     assert!(metrics.contains("slagboom_reload_failures_total 50"), "{metrics}");
 }
+
+/// A `config_changed` event at start and after every successful reload (SPEC §14): the
+/// previous version, and what changed; the version does not move when only the layout
+/// of a file does, and survives a restart. (The file watch may reload too: each step
+/// looks for the event that brought its version in.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_changed_events_carry_the_versions_and_what_changed() {
+    let mut run = Running::start(with_token());
+    std::fs::write(run.dir.path().join("admin.token"), "t0ken").unwrap();
+    let auth = "Authorization: Bearer t0ken\r\n";
+    let cfg = run.dir.path().join("slagboom.toml");
+    // The version `check` gives the files as they are now.
+    let checked = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_slagboom"))
+            .args(["check", "-c"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("policy_version ").map(str::to_owned))
+            .unwrap()
+    };
+    // The event that brought `version` in (its previous version is another one).
+    let brought_in = |run: &Running, version: &str, previous: Option<&str>| -> Value {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let found = run.events().into_iter().find(|e| {
+                e["event"]["action"] == "config_changed"
+                    && e["labels"]["policy_version"] == version
+                    && e["labels"]["previous_policy_version"].as_str() == previous
+            });
+            if let Some(e) = found {
+                return e;
+            }
+            assert!(std::time::Instant::now() < deadline, "no config_changed to {version}");
+            #[allow(clippy::disallowed_methods)] // inside block_in_place
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let v1 = checked();
+    let first = tokio::task::block_in_place(|| brought_in(&run, &v1, None));
+    assert_eq!(first["event"]["category"], serde_json::json!(["configuration"]));
+    assert_eq!(first["event"]["type"], serde_json::json!(["change"]));
+    assert_eq!(first["event"]["outcome"], "success");
+    assert!(first.get("source").is_none(), "{first}");
+    let message = first["message"].as_str().unwrap();
+    assert!(message.starts_with("policies +4 -0 ~0; rules +"), "{message}");
+    assert!(message.ends_with("devices +10 -0 ~0"), "{message}");
+    let readyz = admin(run.admin, "GET", "/readyz", "").await.text();
+    assert!(readyz.contains(&format!("policy_version {v1}")), "{readyz}");
+
+    // A device changes.
+    let csv = run.dir.path().join("devices.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace(PRIV_ROW, PRIV_COVERED)).unwrap();
+    assert_eq!(admin(run.admin, "POST", "/reload", auth).await.status, 200);
+    let v2 = checked();
+    assert_ne!(v2, v1);
+    let second = tokio::task::block_in_place(|| brought_in(&run, &v2, Some(&v1)));
+    assert_eq!(second["message"], "policies +0 -0 ~0; rules +0 -0; devices +0 -0 ~1");
+
+    // A rule is added.
+    let rules = run.dir.path().join("rules/test.toml");
+    let ruleset = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        ruleset.replace("\"blocked.test\"]", "\"blocked.test\", \"newly.test\"]"),
+    )
+    .unwrap();
+    assert_eq!(admin(run.admin, "POST", "/reload", auth).await.status, 200);
+    let v3 = checked();
+    let third = tokio::task::block_in_place(|| brought_in(&run, &v3, Some(&v2)));
+    assert_eq!(third["message"], "policies +0 -0 ~0; rules +1 -0; devices +0 -0 ~0");
+
+    // The same rules written differently: the same version.
+    let reordered = std::fs::read_to_string(&rules).unwrap().replace(
+        "\"blocked.test\", \"newly.test\"]",
+        "\"newly.test\",\n  \"blocked.test\" ]  # reordered",
+    );
+    std::fs::write(&rules, reordered).unwrap();
+    assert_eq!(checked(), v3, "reformatting keeps the version");
+    assert_eq!(admin(run.admin, "POST", "/reload", auth).await.status, 200);
+    let same = tokio::task::block_in_place(|| brought_in(&run, &v3, Some(&v3)));
+    assert_eq!(same["message"], "policies +0 -0 ~0; rules +0 -0; devices +0 -0 ~0");
+
+    // A restart on the same input: the same version, the last one as previous.
+    run.restart();
+    let events_before = run.events().len();
+    let restarted = tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let all = run.events();
+            if let Some(e) = all.iter().skip(events_before.saturating_sub(1)).find(|e| {
+                e["event"]["action"] == "config_changed"
+                    && e["message"].as_str().is_some_and(|m| m.starts_with("policies +4"))
+            }) {
+                return e.clone();
+            }
+            assert!(std::time::Instant::now() < deadline);
+            #[allow(clippy::disallowed_methods)] // inside block_in_place
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    assert_eq!(restarted["labels"]["policy_version"], v3.as_str());
+    assert_eq!(restarted["labels"]["previous_policy_version"], v3.as_str());
+}

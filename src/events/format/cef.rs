@@ -21,7 +21,7 @@ pub fn severity(action: Action) -> u8 {
         Action::Blocked => 7,
         Action::Refused | Action::AuthFailed | Action::Reported => 5,
         Action::Error | Action::Advised => 3,
-        Action::Allowed | Action::Bound | Action::Unbound => 1,
+        Action::Allowed | Action::Bound | Action::Unbound | Action::ConfigChanged => 1,
     }
 }
 

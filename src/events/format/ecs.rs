@@ -19,7 +19,13 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     w.str(f::EVENT_ID, &event.id);
     w.str(f::EVENT_KIND, "event");
     let session = event.action.is_session();
-    if session {
+    // A configuration coming into force is no connection: no source, no coverage.
+    let config = event.action == Action::ConfigChanged;
+    if config {
+        w.raw(f::EVENT_CATEGORY, "[\"configuration\"]");
+        w.key(f::EVENT_TYPE);
+        w.out.extend_from_slice(b"[\"");
+    } else if session {
         w.raw(f::EVENT_CATEGORY, "[\"session\"]");
         w.key(f::EVENT_TYPE);
         w.out.extend_from_slice(b"[\"");
@@ -42,8 +48,10 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     if let Some(d) = event.duration {
         w.num(f::EVENT_DURATION, u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
-    w.ip(f::SOURCE_IP, event.source.ip());
-    if !session {
+    if !config {
+        w.ip(f::SOURCE_IP, event.source.ip());
+    }
+    if !session && !config {
         w.num(f::SOURCE_PORT, u64::from(event.source.port()));
     }
     if let Some(b) = event.source_bytes {
@@ -97,7 +105,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     if event.acknowledged {
         w.str(f::LABELS_ACKNOWLEDGED, "true");
     }
-    if !session {
+    if !session && !config {
         w.str(f::LABELS_COVERAGE, event.coverage.as_str());
     }
     if event.ech {
@@ -118,8 +126,14 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     if let Some(v) = &event.policy_version {
         w.str(f::LABELS_POLICY_VERSION, v);
     }
+    if let Some(v) = &event.previous_policy_version {
+        w.str(f::LABELS_PREVIOUS_POLICY_VERSION, v);
+    }
     if event.unknown_protocol {
         w.str(f::LABELS_PROTOCOL, "unknown");
+    }
+    if let Some(m) = &event.message {
+        w.str(f::MESSAGE, m);
     }
     w.finish();
 }
@@ -279,10 +293,15 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
     let ip = |path: &str| text(path).and_then(|t| t.parse().ok());
     let port = match number(f::SOURCE_PORT) {
         Some(p) => u16::try_from(p).map_err(|_| "bad source.port")?,
-        None if action.is_session() => 0,
+        None if action.is_session() || action == Action::ConfigChanged => 0,
         None => return Err("source.port missing".into()),
     };
-    let source = std::net::SocketAddr::new(ip(f::SOURCE_IP).ok_or("source.ip missing")?, port);
+    let source_ip = match ip(f::SOURCE_IP) {
+        Some(a) => a,
+        None if action == Action::ConfigChanged => std::net::IpAddr::from([0, 0, 0, 0]),
+        None => return Err("source.ip missing".into()),
+    };
+    let source = std::net::SocketAddr::new(source_ip, port);
     let coverage = match text(f::LABELS_COVERAGE).unwrap_or_default().as_str() {
         "covered" => CoverageLabel::Known(Coverage::Covered),
         "advisory" => CoverageLabel::Known(Coverage::Advisory),
@@ -328,6 +347,8 @@ pub fn decode(json: &[u8]) -> Result<Event, String> {
         intercepted: text(f::LABELS_INTERCEPTED).as_deref() == Some("true"),
         acknowledged: text(f::LABELS_ACKNOWLEDGED).as_deref() == Some("true"),
         policy_version: text(f::LABELS_POLICY_VERSION).map(Into::into),
+        previous_policy_version: text(f::LABELS_PREVIOUS_POLICY_VERSION).map(Into::into),
+        message: text(f::MESSAGE),
         mac: text(f::SOURCE_MAC).and_then(|m| crate::registry::Mac::parse(&m).ok()),
         nas: ip(f::LABELS_NAS),
     })

@@ -19,7 +19,7 @@ pub fn severity(action: Action) -> u8 {
         Action::Blocked => 4,
         Action::Refused | Action::AuthFailed | Action::Advised | Action::Reported => 5,
         Action::Error => 3,
-        Action::Allowed | Action::Bound | Action::Unbound => 6,
+        Action::Allowed | Action::Bound | Action::Unbound | Action::ConfigChanged => 6,
     }
 }
 
