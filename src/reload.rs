@@ -18,11 +18,6 @@ use crate::policy::Window;
 use crate::registry::Coverage;
 use crate::state::{summary, Snapshot, State};
 
-/// The file in the spool directory that notes the policy version last in force.
-fn version_file(snap: &Snapshot) -> PathBuf {
-    snap.config.log.spool_dir.join("policy_version")
-}
-
 /// What asked for the reload (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -56,29 +51,19 @@ impl Reloader {
         r
     }
 
-    /// The `config_changed` event of the configuration in force at start. Its previous
-    /// version is the one recorded in the spool directory when the last configuration
-    /// came into force (none on a first start); every item counts as added.
+    /// The `config_changed` event of the configuration in force at start (no previous
+    /// version; every item counts as added).
     pub fn started(&self) {
-        let snap = self.state.load();
-        let previous = std::fs::read_to_string(version_file(&snap))
-            .ok()
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
-        self.config_changed(None, &snap, previous.map(Into::into));
+        self.config_changed(None, &self.state.load());
     }
 
-    /// Records a `config_changed` event for `new` (after `old`, when there was one)
-    /// and notes its version in the spool directory.
-    fn config_changed(&self, old: Option<&Snapshot>, new: &Snapshot, previous: Option<Arc<str>>) {
+    /// Records a `config_changed` event for `new`, after `old` when there was one.
+    fn config_changed(&self, old: Option<&Snapshot>, new: &Snapshot) {
         let mut event = Event::new(Action::ConfigChanged, std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-        event.previous_policy_version = previous;
+        event.previous_policy_version = old.map(|o| o.policy_version.clone());
         event.message = Some(summary(old, new));
         tracing::info!(policy_version = %new.policy_version, change = event.message.as_deref().unwrap_or(""), "configuration in force");
         self.events.record_now(new, event);
-        if let Err(e) = std::fs::write(version_file(new), format!("{}\n", new.policy_version)) {
-            tracing::warn!(error = %e, "cannot note the policy version in the spool directory");
-        }
     }
 
     /// Reloads now. On error the running snapshot stays.
@@ -105,7 +90,7 @@ impl Reloader {
                     tracing::warn!("a listen address changed: restart to apply it");
                 }
                 self.publish(&next);
-                self.config_changed(Some(&old), &next, Some(old.policy_version.clone()));
+                self.config_changed(Some(&old), &next);
                 Ok(next)
             }
             Err(e) => {

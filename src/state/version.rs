@@ -84,11 +84,10 @@ fn policy_items(config: &Config) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Every rule as `ruleset kind text` (a ruleset's title counts as a rule of its own).
+/// Every rule entry (domain, exact host, pattern, CIDR) as `ruleset kind text`.
 fn rule_items(rules: &RuleIndex) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (index, rs) in rules.rulesets().iter().enumerate() {
-        out.insert(format!("{} title {}", rs.id, rs.title));
         for r in rules.rules().iter().filter(|r| r.ruleset == index) {
             out.insert(format!("{} {:?} {}", rs.id, r.kind, r.text));
         }
@@ -96,8 +95,15 @@ fn rule_items(rules: &RuleIndex) -> BTreeSet<String> {
     out
 }
 
+/// The rulesets for the version: their titles and every entry.
 fn ruleset_items(rules: &RuleIndex) -> Vec<String> {
-    rule_items(rules).into_iter().collect()
+    let titles = rules
+        .rulesets()
+        .iter()
+        .map(|rs| format!("{} title {}", rs.id, rs.title));
+    let mut all: Vec<String> = titles.chain(rule_items(rules)).collect();
+    all.sort_unstable();
+    all
 }
 
 /// Each device's canonical form, by id.
