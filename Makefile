@@ -4,9 +4,9 @@
 
 CARGO ?= cargo
 
-.PHONY: check deps fmt lint test bench-smoke compare-smoke bench compare run fuzz
+.PHONY: check deps fmt lint test policy-test bench-smoke compare-smoke bench compare run fuzz
 
-check: deps fmt lint bench-smoke test compare-smoke
+check: deps fmt lint bench-smoke policy-test test compare-smoke
 
 deps:
 	scripts/test-deps.sh
@@ -20,6 +20,11 @@ lint:
 # Each criterion benchmark runs once, unoptimised, so a broken bench fails here.
 bench-smoke:
 	$(CARGO) test --benches --locked
+
+# The demo's policy tests (rules/tests): every authority's dates, each coverage,
+# retired devices, and what must stay allowed.
+policy-test:
+	$(CARGO) run --locked -q -- test
 
 # The whole suite; nextest prints one summary at the end when it is installed.
 test:

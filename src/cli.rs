@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `explain`, `pac` and `ca`. Each subcommand is
+//! The command line: `run`, `check`, `explain`, `pac`, `ca` and `test`. Each subcommand is
 //! a thin adapter in `cli/`; exit codes: 0 ok, 1 invalid input or configuration,
 //! 2 runtime failure.
 
@@ -6,6 +6,7 @@ mod ca;
 mod check;
 mod explain;
 mod run;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,13 @@ pub enum Command {
     Explain(explain::Args),
     /// Print the PAC file the admin endpoint serves.
     Pac(ConfigArg),
+    /// Run the policy tests (default: every `*.toml` in `[rules] tests`).
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Case files instead of the configured directory.
+        files: Vec<PathBuf>,
+    },
     /// Certificate authority for block pages over HTTPS.
     Ca {
         #[command(subcommand)]
@@ -122,6 +130,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Ca { command } => ca::ca(command),
+        Command::Test { config, files } => test::test(&config.config, &files),
     }
 }
 

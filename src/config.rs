@@ -155,6 +155,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     pub auth: AuthConfig,
     pub rules_dir: PathBuf,
+    /// `[rules] tests`: where `slagboom test` finds its cases.
+    pub tests_dir: PathBuf,
     pub policies: Vec<PolicyConfig>,
     pub contact: String,
     pub log: LogConfig,
@@ -251,6 +253,7 @@ impl Checker<'_> {
             registry,
             auth,
             rules_dir: self.resolve(&raw.rules.dir),
+            tests_dir: self.resolve(&raw.rules.tests),
             policies,
             contact: raw.block_page.contact,
             log,

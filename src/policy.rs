@@ -10,6 +10,8 @@
 use time::OffsetDateTime;
 
 pub use crate::config::{Action, UnknownDevice};
+
+pub mod cases;
 use crate::config::{LoadError, PolicyConfig};
 use crate::host::Host;
 use crate::registry::{Coverage, Device};

@@ -393,3 +393,93 @@ fn a_closed_pipe_ends_a_command_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// `slagboom test`: the demo's own cases pass; a failing case is shown beside what it
+/// expected and the run exits 1; a malformed file is `file:line: reason`.
+#[test]
+fn policy_tests_pass_fail_and_refuse_malformed_files() {
+    let cfg = demo();
+    let bin = env!("CARGO_BIN_EXE_slagboom");
+    let out = Command::new(bin).args(["test", "-c"]).arg(&cfg).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let last = text.lines().last().unwrap();
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let failing = dir.path().join("failing.toml");
+    std::fs::write(
+        &failing,
+        "[[case]]\nname = \"passes\"\ndevice = \"fin-laptop-001\"\nhost = \"www.tiktok.com\"\nat = \"2024-01-01T00:00:00Z\"\nexpect = \"block\"\n\n\
+         [[case]]\nname = \"a private device is not blocked\"\ndevice = \"fed-home-202\"\nhost = \"www.tiktok.com\"\nat = \"2024-01-01T00:00:00Z\"\nexpect = \"block\"\npolicy = \"be-federal-tiktok\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin)
+        .args(["test", "-c"])
+        .arg(&cfg)
+        .arg(&failing)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("ok passes"), "{text}");
+    assert!(text.contains("FAILED a private device is not blocked"), "{text}");
+    assert!(text.contains("failing.toml:8)"), "the case's line: {text}");
+    assert!(text.contains("expected: block by be-federal-tiktok"), "{text}");
+    assert!(text.contains("got:      allow"), "{text}");
+    assert!(text.trim_end().ends_with("1 passed, 1 failed"), "{text}");
+
+    let malformed = dir.path().join("malformed.toml");
+    std::fs::write(
+        &malformed,
+        "[[case]]\nname = \"ok\"\ndevice = \"fin-laptop-001\"\nhost = \"www.tiktok.com\"\nat = \"2024-01-01T00:00:00Z\"\nexpect = \"block\"\n\n\
+         [[case]]\nname = \"unknown device\"\ndevice = \"nobody-999\"\nhost = \"www.tiktok.com\"\nat = \"2024-01-01T00:00:00Z\"\nexpect = \"block\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin)
+        .args(["test", "-c"])
+        .arg(&cfg)
+        .arg(&malformed)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.trim()
+            .ends_with("malformed.toml:8: device \"nobody-999\" is not in the registry"),
+        "{err}"
+    );
+    let original = std::fs::read_to_string(&malformed).unwrap();
+    for (bad, want) in [
+        (
+            "expect = \"deny\"",
+            "expect \"deny\" must be block, report, warn, allow or refuse",
+        ),
+        ("host = \"www tiktok com\"", "host \"www tiktok com\""),
+        ("at = \"yesterday\"", "at \"yesterday\""),
+    ] {
+        let key = bad.split(' ').next().unwrap();
+        let text = original
+            .replace("nobody-999", "fin-laptop-001")
+            .lines()
+            .map(|l| {
+                if l.starts_with(&format!("{key} ")) {
+                    bad.to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&malformed, text).unwrap();
+        let out = Command::new(bin)
+            .args(["test", "-c"])
+            .arg(&cfg)
+            .arg(&malformed)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert!(err.contains("malformed.toml:1: ") && err.contains(want), "{bad}: {err}");
+    }
+}

@@ -243,12 +243,15 @@ impl Default for Auth {
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
     pub dir: PathBuf,
+    /// Policy tests (SPEC §14): a directory of `*.toml` case files.
+    pub tests: PathBuf,
 }
 
 impl Default for Rules {
     fn default() -> Self {
         Rules {
             dir: PathBuf::from("rules"),
+            tests: PathBuf::from("rules/tests"),
         }
     }
 }
