@@ -200,7 +200,7 @@ impl Case {
                     "retired"
                 }
             );
-            return (self.expect != Expected::Refuse).then(|| Outcome { expected, got });
+            return (self.expect != Expected::Refuse).then_some(Outcome { expected, got });
         }
         let d = decide(
             &snap.policies,
