@@ -1,9 +1,10 @@
-//! The command line: `run`, `check`, `explain`, `pac`, `ca` and `test`. Each subcommand is
+//! The command line: `run`, `check`, `explain`, `pac`, `ca`, `test` and `diff`. Each subcommand is
 //! a thin adapter in `cli/`; exit codes: 0 ok, 1 invalid input or configuration,
 //! 2 runtime failure.
 
 mod ca;
 mod check;
+mod diff;
 mod explain;
 mod run;
 mod test;
@@ -33,6 +34,8 @@ pub enum Command {
     Explain(explain::Args),
     /// Print the PAC file the admin endpoint serves.
     Pac(ConfigArg),
+    /// Replay recorded events under two configurations and report what would change.
+    Diff(diff::Args),
     /// Run the policy tests (default: every `*.toml` in `[rules] tests`).
     Test {
         #[command(flatten)]
@@ -131,6 +134,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Ca { command } => ca::ca(command),
         Command::Test { config, files } => test::test(&config.config, &files),
+        Command::Diff(args) => diff::diff(&args),
     }
 }
 

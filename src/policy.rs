@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 pub use crate::config::{Action, UnknownDevice};
 
 pub mod cases;
+pub mod impact;
 use crate::config::{LoadError, PolicyConfig};
 use crate::host::Host;
 use crate::registry::{Coverage, Device};

@@ -483,3 +483,138 @@ fn policy_tests_pass_fail_and_refuse_malformed_files() {
         assert!(err.contains("malformed.toml:1: ") && err.contains(want), "{bad}: {err}");
     }
 }
+
+/// `slagboom diff`: events with known answers replayed under the demo and under a copy
+/// where the federal ban turns to `report` and a look-alike is added to TikTok's rules:
+/// every count checked exactly.
+#[test]
+fn diff_counts_what_would_change_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_file() {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    };
+    let b = dir.path().join("b");
+    copy(&root.join("rules"), &b.join("rules"));
+    copy(&root.join("registry"), &b.join("registry"));
+    let cfg = std::fs::read_to_string(root.join("slagboom.toml")).unwrap();
+    let federal = cfg.find("id = \"be-federal-tiktok\"").unwrap();
+    let covered = federal + cfg[federal..].find("covered = \"block\"").unwrap();
+    let changed = format!(
+        "{}covered = \"report\"{}",
+        &cfg[..covered],
+        &cfg[covered + "covered = \"block\"".len()..]
+    );
+    std::fs::write(b.join("slagboom.toml"), changed).unwrap();
+    let rules = std::fs::read_to_string(b.join("rules/tiktok.toml")).unwrap();
+    std::fs::write(
+        b.join("rules/tiktok.toml"),
+        rules.replacen("domains = [", "domains = [\n  \"nottiktok.com\",", 1),
+    )
+    .unwrap();
+
+    let event = |device: Option<&str>, sni: Option<&str>, domain: Option<&str>| {
+        let mut e = serde_json::json!({"@timestamp": "2024-01-15T10:00:00.000Z", "event": {"action": "allowed"}});
+        if let Some(d) = device {
+            e["device"] = serde_json::json!({"id": d});
+        }
+        if let Some(s) = sni {
+            e["tls"] = serde_json::json!({"client": {"server_name": s}});
+        }
+        if let Some(d) = domain {
+            e["destination"] = serde_json::json!({"domain": d});
+        }
+        e.to_string()
+    };
+    let mut lines = Vec::new();
+    for _ in 0..7 {
+        lines.push(event(
+            Some("fin-laptop-001"),
+            Some("www.tiktok.com"),
+            Some("www.tiktok.com"),
+        ));
+    }
+    lines.push(event(Some("pol-desk-branch"), None, Some("m.tiktok.com")));
+    lines.push(event(Some("vl-phone-017"), Some("www.tiktok.com"), None));
+    for _ in 0..3 {
+        lines.push(event(Some("fed-byod-101"), Some("nottiktok.com"), None));
+    }
+    lines.push(event(Some("fed-home-202"), Some("www.tiktok.com"), None));
+    lines.push(event(None, Some("www.tiktok.com"), None));
+    lines.push(event(Some("fin-laptop-001"), None, None));
+    lines.push("not json".into());
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_slagboom"))
+        .args(["diff", "--json", "--from"])
+        .arg(root.join("slagboom.toml"))
+        .arg("--to")
+        .arg(b.join("slagboom.toml"))
+        .arg("--events")
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["events"], 16);
+    assert_eq!(v["changed"], 11, "{v:#}");
+    assert_eq!(v["unchanged"], 2, "the Flemish phone and the private device");
+    assert_eq!(v["skipped"], 2);
+    assert_eq!(v["malformed"], 1);
+    let row = |list: &str, a: &str, b: &str, key_a: &str, key_b: &str| {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[key_a] == a && r[key_b] == b)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {list} row {a} {b}: {v:#}"))
+    };
+    let block_report = row("by_action", "block", "report", "from", "to");
+    assert_eq!(
+        (
+            block_report["events"].as_u64(),
+            block_report["devices"].as_u64(),
+            block_report["hosts"].as_u64()
+        ),
+        (Some(8), Some(2), Some(2))
+    );
+    assert_eq!(block_report["examples"].as_array().unwrap().len(), 2);
+    let allow_warn = row("by_action", "allow", "warn", "from", "to");
+    assert_eq!(
+        (allow_warn["events"].as_u64(), allow_warn["devices"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let federal = row("by_policy", "be-federal-tiktok", "block -> report", "policy", "change");
+    assert_eq!(federal["events"], 8);
+    let lookalike = row("by_rule", "tiktok/nottiktok.com", "allow -> warn", "rule", "change");
+    assert_eq!(lookalike["events"], 3);
+
+    // The same as tables.
+    let out = Command::new(env!("CARGO_BIN_EXE_slagboom"))
+        .args(["diff", "--from"])
+        .arg(root.join("slagboom.toml"))
+        .arg("--to")
+        .arg(b.join("slagboom.toml"))
+        .arg("--events")
+        .arg(&events)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("16 events: 11 would change, 2 unchanged, 2 skipped"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  block -> report: 8 events, 2 devices, 2 hosts"),
+        "{text}"
+    );
+    assert!(text.contains("      e.g. fin-laptop-001 www.tiktok.com"), "{text}");
+}
