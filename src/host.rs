@@ -134,29 +134,41 @@ impl Host {
         let trimmed = input.strip_suffix('.').unwrap_or(input);
         let lower = trimmed.to_ascii_lowercase();
         check_name(&lower)?;
-        if lower.split('.').any(|l| l.starts_with("xn--")) {
-            // Punycode labels must decode; re-encoding normalises them.
-            let (unicode, res) = idna::domain_to_unicode(&lower);
-            if res.is_err() {
-                return Err(HostError::Idna);
-            }
-            let back = Self::idna_name(&unicode)?;
-            if back != lower {
-                return Err(HostError::Idna);
-            }
-        }
+        punycode_round_trips(&lower)?;
         Ok(lower)
     }
 
     fn idna_name(input: &str) -> Result<String, HostError> {
-        let ascii = idna::domain_to_ascii(input).map_err(|_| HostError::Idna)?;
-        let ascii = match ascii.strip_suffix('.') {
-            Some(s) => s.to_owned(),
-            None => ascii,
-        };
+        let ascii = to_ascii(input)?;
         check_name(&ascii)?;
+        // A Unicode name may carry ASCII labels that look like punycode and are not: the
+        // result must be a name the ASCII path accepts as it is (a fixed point), or one
+        // host would have two forms.
+        punycode_round_trips(&ascii)?;
         Ok(ascii)
     }
+}
+
+/// IDNA to ASCII, without a trailing dot.
+fn to_ascii(input: &str) -> Result<String, HostError> {
+    let ascii = idna::domain_to_ascii(input).map_err(|_| HostError::Idna)?;
+    Ok(match ascii.strip_suffix('.') {
+        Some(s) => s.to_owned(),
+        None => ascii,
+    })
+}
+
+/// Punycode labels (`xn--`) of a lowercase ASCII name must decode, and re-encoding the
+/// decoded name must give the name back.
+fn punycode_round_trips(lower: &str) -> Result<(), HostError> {
+    if !lower.split('.').any(|l| l.starts_with("xn--")) {
+        return Ok(());
+    }
+    let (unicode, res) = idna::domain_to_unicode(lower);
+    if res.is_err() || to_ascii(&unicode)? != lower {
+        return Err(HostError::Idna);
+    }
+    Ok(())
 }
 
 fn parse_port(text: &str) -> Result<u16, HostError> {
@@ -285,6 +297,24 @@ mod tests {
             "::1:443",
         ] {
             assert!(Host::parse_authority(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Found by the `authority` fuzz target: a Unicode label beside an ASCII label that
+    /// looks like punycode and is not was accepted, normalised to a name the ASCII path
+    /// refuses. Every accepted host is now a fixed point of normalisation.
+    #[test]
+    fn a_fake_punycode_label_beside_unicode_is_refused() {
+        let input = "\u{6f0e}.xn--xn--bccjcher0xvpAlmcbcher0xvpAbccjcher0xvpAlmcbcHttt-bch";
+        assert_eq!(Host::parse(input), Err(HostError::Idna));
+        for ok in ["b\u{fc}cher.example", "xn--bcher-kva.example", "WWW.Example.ORG."] {
+            let h = Host::parse(ok).unwrap();
+            assert_eq!(Host::parse(h.as_str()), Ok(h.clone()), "{ok}");
         }
     }
 }
