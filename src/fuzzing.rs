@@ -69,7 +69,14 @@ pub fn client_hello(data: &[u8]) {
 pub fn registry(data: &[u8]) {
     use crate::registry::Registry;
     let text = String::from_utf8_lossy(data);
-    let lines = text.lines().count().max(1) + 1;
+    // Physical lines, as the loader counts them: LF, CRLF and a lone CR each end one.
+    let bytes = text.as_bytes();
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count();
+    let lines = breaks + 2;
     for name in ["devices.csv", "devices.json"] {
         match Registry::parse(Path::new(name), &text) {
             Ok(reg) => {
