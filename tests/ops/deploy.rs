@@ -29,7 +29,9 @@ fn the_image_configuration_checks() {
         std::fs::create_dir(etc.path().join(dir)).unwrap();
         for entry in std::fs::read_dir(root().join(dir)).unwrap() {
             let p = entry.unwrap().path();
-            std::fs::copy(&p, etc.path().join(dir).join(p.file_name().unwrap())).unwrap();
+            if p.is_file() {
+                std::fs::copy(&p, etc.path().join(dir).join(p.file_name().unwrap())).unwrap();
+            }
         }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_slagboom"))
