@@ -115,7 +115,8 @@ fn ca_params(common_name: &str, years: i64) -> Result<CertificateParams, CaError
     Ok(params)
 }
 
-fn random_serial() -> SerialNumber {
+/// A positive, non-zero 128-bit serial (RFC 5280 §4.1.2.2).
+pub(crate) fn random_serial() -> SerialNumber {
     let mut bytes = *uuid::Uuid::new_v4().as_bytes();
     // Positive, non-zero (RFC 5280 §4.1.2.2).
     bytes[0] = (bytes[0] & 0x7f) | 0x01;

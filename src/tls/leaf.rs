@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyPair,
-    KeyUsagePurpose, SerialNumber,
+    KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
@@ -192,7 +192,7 @@ impl BlockCa {
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::hours(1);
         params.not_after = now + time::Duration::seconds(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2));
-        params.serial_number = Some(random_serial());
+        params.serial_number = Some(super::ca::random_serial());
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
         let leaf = params
             .signed_by(&key, &self.issuer, &self.key)
@@ -204,13 +204,6 @@ impl BlockCa {
             signer,
         )))
     }
-}
-
-/// A positive, non-zero 128-bit serial (RFC 5280 §4.1.2.2).
-fn random_serial() -> SerialNumber {
-    let mut bytes = *uuid::Uuid::new_v4().as_bytes();
-    bytes[0] = (bytes[0] & 0x7f) | 0x01;
-    SerialNumber::from_slice(&bytes)
 }
 
 /// A server configuration that always presents one leaf: TLS 1.2 and 1.3, ALPN
