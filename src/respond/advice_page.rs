@@ -4,7 +4,7 @@
 //! script, every value escaped), with a "continue" form that posts a one-time token to
 //! [`CONTINUE_PATH`] on the same host.
 
-use super::block_page::{push_html, BlockFacts, Lang, CSS};
+use super::block_page::{push_html, push_page_start, push_policy, BlockFacts, Lang};
 
 /// Where the "continue" form posts (same origin: `form-action 'self'`).
 pub const CONTINUE_PATH: &str = "/.well-known/slagboom/continue";
@@ -93,40 +93,14 @@ button{font:inherit;padding:.5rem 1rem;border:0;border-radius:4px;background:#1d
 pub fn html(lang: Lang, facts: &BlockFacts<'_>, token: &str) -> String {
     let t = text(lang);
     let mut out = String::with_capacity(2048 + facts.host.len() * 2 + facts.policy_title.len());
-    out.push_str("<!DOCTYPE html>\n<html lang=\"");
-    out.push_str(lang.code());
-    out.push_str(
-        "\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>",
-    );
-    out.push_str(t.title);
-    out.push_str("</title>\n<style>");
-    out.push_str(CSS);
-    out.push_str(ADVICE_CSS);
-    out.push_str("</style>\n</head>\n<body>\n<main>\n<h1>");
-    out.push_str(t.title);
-    out.push_str("</h1>\n<p>");
+    push_page_start(&mut out, lang, t.title, ADVICE_CSS);
+    out.push_str("<p>");
     out.push_str(t.advises_open);
     out.push_str("<strong>");
     push_html(&mut out, facts.host);
     out.push_str("</strong>");
     out.push_str(t.advises_close);
-    let policy_name = if facts.policy_title.is_empty() {
-        facts.policy_id
-    } else {
-        facts.policy_title
-    };
-    if !policy_name.is_empty() {
-        out.push_str(t.policy_open);
-        push_html(&mut out, policy_name);
-        out.push_str(t.policy_close);
-    }
-    if !facts.policy_reference.is_empty() {
-        out.push_str(" (");
-        push_html(&mut out, facts.policy_reference);
-        out.push(')');
-    }
+    push_policy(&mut out, facts, t.policy_open, t.policy_close);
     out.push_str(".</p>\n<p>");
     out.push_str(t.recorded);
     out.push_str("</p>\n<form method=\"post\" action=\"");

@@ -182,7 +182,7 @@ const DE: Text = Text {
     rule: "Regel",
 };
 
-pub(super) const CSS: &str = "body{margin:0;padding:1rem;font:16px/1.5 system-ui,sans-serif;\
+const CSS: &str = "body{margin:0;padding:1rem;font:16px/1.5 system-ui,sans-serif;\
 background:#f3f4f6;color:#111}\
 main{max-width:36rem;margin:2rem auto;padding:1.25rem 1.5rem;background:#fff;\
 border-top:6px solid #b91c1c;border-radius:6px}\
@@ -215,20 +215,7 @@ fn html_capacity(facts: &BlockFacts<'_>) -> usize {
 pub fn html(lang: Lang, facts: &BlockFacts<'_>) -> String {
     let t = lang.text();
     let mut out = String::with_capacity(html_capacity(facts));
-
-    out.push_str("<!DOCTYPE html>\n<html lang=\"");
-    out.push_str(lang.code());
-    out.push_str(
-        "\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>",
-    );
-    out.push_str(t.title);
-    out.push_str("</title>\n<style>");
-    out.push_str(CSS);
-    out.push_str("</style>\n</head>\n<body>\n<main>\n<h1>");
-    out.push_str(t.title);
-    out.push_str("</h1>\n");
+    push_page_start(&mut out, lang, t.title, "");
 
     // Why: device funding, host, policy and its reference.
     out.push_str("<p>");
@@ -239,21 +226,7 @@ pub fn html(lang: Lang, facts: &BlockFacts<'_>) -> String {
     push_html(&mut out, facts.host);
     out.push_str("</strong>");
     out.push_str(t.is_blocked);
-    let policy_name = if facts.policy_title.is_empty() {
-        facts.policy_id
-    } else {
-        facts.policy_title
-    };
-    if !policy_name.is_empty() {
-        out.push_str(t.policy_open);
-        push_html(&mut out, policy_name);
-        out.push_str(t.policy_close);
-    }
-    if !facts.policy_reference.is_empty() {
-        out.push_str(" (");
-        push_html(&mut out, facts.policy_reference);
-        out.push(')');
-    }
+    push_policy(&mut out, facts, t.policy_open, t.policy_close);
     out.push_str(t.sentence_end);
     out.push_str("</p>\n");
 
@@ -301,6 +274,45 @@ pub fn html(lang: Lang, facts: &BlockFacts<'_>) -> String {
     }
     out.push_str("</small></p>\n</main>\n</body>\n</html>\n");
     out
+}
+
+/// The start of a page of this family, up to and including its `<h1>`: language,
+/// title, the inline style (and `extra_css` after it).
+pub(super) fn push_page_start(out: &mut String, lang: Lang, title: &str, extra_css: &str) {
+    out.push_str("<!DOCTYPE html>\n<html lang=\"");
+    out.push_str(lang.code());
+    out.push_str(
+        "\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<title>",
+    );
+    out.push_str(title);
+    out.push_str("</title>\n<style>");
+    out.push_str(CSS);
+    out.push_str(extra_css);
+    out.push_str("</style>\n</head>\n<body>\n<main>\n<h1>");
+    out.push_str(title);
+    out.push_str("</h1>\n");
+}
+
+/// ` under the policy “TITLE” (REFERENCE)`, in the wording `open` / `close` of a
+/// language; the policy id stands in for a missing title.
+pub(super) fn push_policy(out: &mut String, facts: &BlockFacts<'_>, open: &str, close: &str) {
+    let policy_name = if facts.policy_title.is_empty() {
+        facts.policy_id
+    } else {
+        facts.policy_title
+    };
+    if !policy_name.is_empty() {
+        out.push_str(open);
+        push_html(out, policy_name);
+        out.push_str(close);
+    }
+    if !facts.policy_reference.is_empty() {
+        out.push_str(" (");
+        push_html(out, facts.policy_reference);
+        out.push(')');
+    }
 }
 
 fn push_detail_label(out: &mut String, first: &mut bool, t: &Text, label: &str) {
