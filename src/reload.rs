@@ -61,7 +61,7 @@ impl Reloader {
     fn config_changed(&self, old: Option<&Snapshot>, new: &Snapshot) {
         let mut event = Event::new(Action::ConfigChanged, std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
         event.previous_policy_version = old.map(|o| o.policy_version.clone());
-        event.message = Some(summary(old, new));
+        event.message = Some(summary(old.map(|o| &o.canonical), &new.canonical));
         tracing::info!(policy_version = %new.policy_version, change = event.message.as_deref().unwrap_or(""), "configuration in force");
         self.events.record_now(new, event);
     }

@@ -16,7 +16,7 @@ use crate::rules::{self, RuleIndex};
 use crate::tls::leaf::BlockCa;
 
 mod version;
-pub use version::{policy_version, summary};
+pub use version::{summary, Canonical};
 
 /// Everything a decision needs, loaded and checked together.
 #[derive(Debug)]
@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub block_ca: Option<Arc<BlockCa>>,
     /// `labels.policy_version` of every event made under this snapshot (SPEC §14).
     pub policy_version: Arc<str>,
+    /// What the version is a hash of, kept for the `config_changed` summary.
+    pub canonical: Canonical,
 }
 
 impl Snapshot {
@@ -100,9 +102,10 @@ impl Snapshot {
                 Registry::parse(&path, &fetched.text).map_err(|e| LoadError { file: url.clone(), ..e })?
             }
         };
-        let version = policy_version(&config, &rules, &registry);
+        let canonical = Canonical::of(&config, &rules, &registry);
         Ok(Snapshot {
-            policy_version: version.into(),
+            policy_version: canonical.version().into(),
+            canonical,
             config,
             registry,
             rules,

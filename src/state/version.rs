@@ -5,6 +5,7 @@
 //! in a file do not change the version; any change of meaning does.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -12,43 +13,73 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::rules::RuleIndex;
-use crate::state::Snapshot;
 
-/// The version of `config`'s policies with `rules` and `registry`.
-pub fn policy_version(config: &Config, rules: &RuleIndex, registry: &Registry) -> String {
-    let canonical = json!({
-        "policies": policy_items(config),
-        "rulesets": ruleset_items(rules),
-        "devices": device_items(registry),
-    });
-    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
-    hex::encode(&digest[..8])
+/// The canonical form of what decides traffic, built once per snapshot: a digest per
+/// policy and per device (by id), and every rule entry. The version hashes it; a
+/// `config_changed` summary compares two of them without building either again.
+#[derive(Debug, Default)]
+pub struct Canonical {
+    policies: BTreeMap<String, u64>,
+    /// Rule entries as `ruleset kind text`.
+    rules: BTreeSet<String>,
+    /// Ruleset titles (part of the version, not of the summary's rule count).
+    titles: BTreeSet<String>,
+    devices: BTreeMap<Arc<str>, u64>,
+}
+
+/// The first 8 bytes of the SHA-256 of an item's canonical JSON.
+fn digest(v: &Value) -> u64 {
+    let d = Sha256::digest(v.to_string().as_bytes());
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+impl Canonical {
+    pub fn of(config: &Config, rules: &RuleIndex, registry: &Registry) -> Canonical {
+        Canonical {
+            policies: policy_items(config),
+            rules: rule_items(rules),
+            titles: rules
+                .rulesets()
+                .iter()
+                .map(|rs| format!("{} {}", rs.id, rs.title))
+                .collect(),
+            devices: device_items(registry),
+        }
+    }
+
+    /// The policy version: 16 hex digits.
+    pub fn version(&self) -> String {
+        let mut h = Sha256::new();
+        for (id, d) in &self.policies {
+            h.update(format!("policy {id} {d:016x}\n"));
+        }
+        for t in &self.titles {
+            h.update(format!("title {t}\n"));
+        }
+        for r in &self.rules {
+            h.update(format!("rule {r}\n"));
+        }
+        for (id, d) in &self.devices {
+            h.update(format!("device {id} {d:016x}\n"));
+        }
+        hex::encode(&h.finalize()[..8])
+    }
 }
 
 /// What changed from `old` to `new` (the `message` of a `config_changed` event):
 /// `policies +A -R ~C; rules +A -R; devices +A -R ~C`. Without `old`, everything is new.
-pub fn summary(old: Option<&Snapshot>, new: &Snapshot) -> String {
-    let empty_map = BTreeMap::new();
-    let empty_set = BTreeSet::new();
-    let (old_p, old_r, old_d) = match old {
-        Some(o) => (policy_items(&o.config), rule_items(&o.rules), device_items(&o.registry)),
-        None => (empty_map.clone(), empty_set, empty_map),
-    };
-    let (new_p, new_r, new_d) = (
-        policy_items(&new.config),
-        rule_items(&new.rules),
-        device_items(&new.registry),
-    );
-    let (pa, pr, pc) = map_diff(&old_p, &new_p);
-    let ra = new_r.difference(&old_r).count();
-    let rr = old_r.difference(&new_r).count();
-    let (da, dr, dc) = map_diff(&old_d, &new_d);
+pub fn summary(old: Option<&Canonical>, new: &Canonical) -> String {
+    let empty = Canonical::default();
+    let old = old.unwrap_or(&empty);
+    let (pa, pr, pc) = map_diff(&old.policies, &new.policies);
+    let ra = new.rules.difference(&old.rules).count();
+    let rr = old.rules.difference(&new.rules).count();
+    let (da, dr, dc) = map_diff(&old.devices, &new.devices);
     format!("policies +{pa} -{pr} ~{pc}; rules +{ra} -{rr}; devices +{da} -{dr} ~{dc}")
 }
 
 /// (added, removed, changed) keys from `old` to `new`.
-fn map_diff(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> (usize, usize, usize) {
+fn map_diff<K: Ord>(old: &BTreeMap<K, u64>, new: &BTreeMap<K, u64>) -> (usize, usize, usize) {
     let added = new.keys().filter(|k| !old.contains_key(*k)).count();
     let removed = old.keys().filter(|k| !new.contains_key(*k)).count();
     let changed = new.iter().filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v)).count();
@@ -61,7 +92,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 }
 
 /// Each policy's canonical form, by id.
-fn policy_items(config: &Config) -> BTreeMap<String, String> {
+fn policy_items(config: &Config) -> BTreeMap<String, u64> {
     let time = |t: &time::OffsetDateTime| t.unix_timestamp();
     config
         .policies
@@ -79,7 +110,7 @@ fn policy_items(config: &Config) -> BTreeMap<String, String> {
                 p.expires.as_ref().map(time),
                 p.reference,
             ]);
-            (p.id.clone(), v.to_string())
+            (p.id.clone(), digest(&v))
         })
         .collect()
 }
@@ -95,19 +126,8 @@ fn rule_items(rules: &RuleIndex) -> BTreeSet<String> {
     out
 }
 
-/// The rulesets for the version: their titles and every entry.
-fn ruleset_items(rules: &RuleIndex) -> Vec<String> {
-    let titles = rules
-        .rulesets()
-        .iter()
-        .map(|rs| format!("{} title {}", rs.id, rs.title));
-    let mut all: Vec<String> = titles.chain(rule_items(rules)).collect();
-    all.sort_unstable();
-    all
-}
-
 /// Each device's canonical form, by id.
-fn device_items(registry: &Registry) -> BTreeMap<String, String> {
+fn device_items(registry: &Registry) -> BTreeMap<Arc<str>, u64> {
     registry
         .devices()
         .iter()
@@ -124,7 +144,7 @@ fn device_items(registry: &Registry) -> BTreeMap<String, String> {
                 sorted(d.macs.iter().map(|m| m.ecs()).collect()),
                 format!("{:?}", d.status),
             ]);
-            (d.id.to_string(), v.to_string())
+            (d.id.clone(), digest(&v))
         })
         .collect()
 }
