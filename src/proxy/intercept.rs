@@ -162,13 +162,11 @@ pub(super) async fn serve(
     let handshake = TlsAcceptor::from(config).accept(Replay::new(hello, &mut io.client));
     let mut tls = match tokio::time::timeout(limits.client_hello_timeout, handshake).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::debug!(peer = %ctx.peer, name, error = %e, "intercepted handshake failed");
-            event.duration = Some(started.elapsed());
-            finish(ctx, &mut io.client, event, Answer::Close).await;
-            return;
-        }
-        Err(_) => {
+        failed => {
+            // Refused (a pinned client) or too slow: on record without the label.
+            if let Ok(Err(e)) = failed {
+                tracing::debug!(peer = %ctx.peer, name, error = %e, "intercepted handshake failed");
+            }
             event.duration = Some(started.elapsed());
             finish(ctx, &mut io.client, event, Answer::Close).await;
             return;
