@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::Failure;
 use crate::config::UnknownDevice;
 use crate::host::Host;
-use crate::policy::{Action, Subject, Window};
+use crate::policy::{Subject, Window};
 use crate::registry::{Device, Share, Status};
 use crate::state::Snapshot;
 
@@ -38,15 +38,6 @@ fn share(s: Share) -> &'static str {
         Share::None => "none",
         Share::Partial => "partial",
         Share::Full => "full",
-    }
-}
-
-fn action(a: Action) -> &'static str {
-    match a {
-        Action::Allow => "allow",
-        Action::Warn => "warn",
-        Action::Report => "report",
-        Action::Block => "block",
     }
 }
 
@@ -94,7 +85,7 @@ pub fn explain(args: &Args) -> Result<(), Failure> {
     });
     let verdict = match refused {
         Some(reason) => reason.to_owned(),
-        None => action(e.decision.action).to_owned(),
+        None => e.decision.action.as_str().to_owned(),
     };
     let policies: Vec<_> = e
         .policies
@@ -108,7 +99,7 @@ pub fn explain(args: &Args) -> Result<(), Failure> {
                 "applies": t.applies,
                 "ruleset": t.matched.map(|m| snap.rules.ruleset(m.ruleset).id.clone()),
                 "rule": t.matched.map(|m| snap.rules.rule(m.rule).text.clone()),
-                "action": action(t.action),
+                "action": t.action.as_str(),
                 "decides": e.decision.hit.is_some_and(|h| h.policy == t.policy),
             })
         })
@@ -204,7 +195,7 @@ fn print_text(
             line.push_str(&format!(
                 "; ruleset {} matches; {} for {}",
                 snap.rules.ruleset(m.ruleset).id,
-                action(t.action),
+                t.action.as_str(),
                 e.decision.coverage
             ));
         } else {
@@ -224,7 +215,7 @@ fn print_text(
             let p = &snap.policies[h.policy];
             println!(
                 "decision    {} by {} \"{}\" ({}), ruleset {}, rule {}",
-                action(e.decision.action),
+                e.decision.action.as_str(),
                 p.id,
                 p.title,
                 p.reference,
