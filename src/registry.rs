@@ -30,6 +30,18 @@ pub enum Share {
     Full,
 }
 
+impl Share {
+    /// The share named `s` in a registry (`none`, `partial`, `full`).
+    pub fn parse(s: &str) -> Option<Share> {
+        match s {
+            "none" => Some(Share::None),
+            "partial" => Some(Share::Partial),
+            "full" => Some(Share::Full),
+            _ => None,
+        }
+    }
+}
+
 /// Lifecycle state of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -342,12 +354,8 @@ fn required(v: Option<String>, name: &str) -> Result<String, String> {
 }
 
 fn share(v: Option<String>, name: &str) -> Result<Share, String> {
-    match required(v, name)?.as_str() {
-        "none" => Ok(Share::None),
-        "partial" => Ok(Share::Partial),
-        "full" => Ok(Share::Full),
-        other => Err(format!("{name} {other:?} must be none, partial or full")),
-    }
+    let text = required(v, name)?;
+    Share::parse(&text).ok_or_else(|| format!("{name} {text:?} must be none, partial or full"))
 }
 
 fn sha256_hex(text: &str, name: &str) -> Result<[u8; 32], String> {

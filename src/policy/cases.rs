@@ -82,12 +82,8 @@ pub struct Outcome {
 }
 
 fn share(s: Option<&str>) -> Result<Share, String> {
-    match s.unwrap_or("none") {
-        "none" => Ok(Share::None),
-        "partial" => Ok(Share::Partial),
-        "full" => Ok(Share::Full),
-        other => Err(format!("{other:?} must be none, partial or full")),
-    }
+    let text = s.unwrap_or("none");
+    Share::parse(text).ok_or_else(|| format!("{text:?} must be none, partial or full"))
 }
 
 /// Reads the cases of one file against `snap` (its registry names the devices).
