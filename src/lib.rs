@@ -46,6 +46,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;
