@@ -1,6 +1,7 @@
 //! The admin endpoint on `[admin] listen`: `/proxy.pac` and `/wpad.dat`, `/healthz`,
 //! `/readyz`, `/metrics` and `POST /reload` (bearer token from `reload_token_file`,
-//! compared in constant time).
+//! compared in constant time), and the helpdesk page under `/helpdesk` (see
+//! [`crate::helpdesk`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::auth::AuthLimiter;
 use crate::config::Secret;
 use crate::events::EventLog;
 use crate::metrics::Metrics;
@@ -29,6 +31,8 @@ pub struct Admin {
     pub events: EventLog,
     pub reloader: Arc<Reloader>,
     pub phase: watch::Receiver<Phase>,
+    /// Failed helpdesk logins per source address.
+    pub helpdesk_logins: AuthLimiter,
 }
 
 /// Binds the admin listener.
@@ -40,7 +44,7 @@ impl Admin {
     /// Serves until the process stops.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
@@ -48,7 +52,7 @@ impl Admin {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let me = me.clone();
-                    async move { Ok::<_, Infallible>(me.handle(req).await) }
+                    async move { Ok::<_, Infallible>(me.handle(req, peer.ip()).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -57,8 +61,11 @@ impl Admin {
         }
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>, peer: std::net::IpAddr) -> Response<Full<Bytes>> {
         let path = req.uri().path();
+        if path == "/helpdesk" || path.starts_with("/helpdesk/") {
+            return self.helpdesk(&req, peer);
+        }
         match (req.method(), path) {
             (&Method::GET | &Method::HEAD, "/proxy.pac" | "/wpad.dat") => {
                 let pac = crate::pac::render(&self.state.load().config.pac);
@@ -101,6 +108,41 @@ impl Admin {
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
         }
+    }
+
+    fn helpdesk(&self, req: &Request<Incoming>, peer: std::net::IpAddr) -> Response<Full<Bytes>> {
+        let ask = crate::helpdesk::Ask {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            peer,
+        };
+        let reply = crate::helpdesk::handle(&self.state.load(), &self.events, &self.helpdesk_logins, &ask);
+        let mut r = text(reply.status, reply.body);
+        let h = r.headers_mut();
+        h.insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static(reply.content_type),
+        );
+        h.insert(
+            "content-security-policy",
+            hyper::header::HeaderValue::from_static(crate::helpdesk::page::CSP),
+        );
+        h.insert(
+            "x-content-type-options",
+            hyper::header::HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            "referrer-policy",
+            hyper::header::HeaderValue::from_static("no-referrer"),
+        );
+        if reply.challenge {
+            h.insert(
+                "www-authenticate",
+                hyper::header::HeaderValue::from_static("Basic realm=\"slagboom helpdesk\", charset=\"UTF-8\""),
+            );
+        }
+        r
     }
 
     async fn reload(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {

@@ -95,10 +95,17 @@ pub struct ProxyConfig {
     pub limits: Limits,
 }
 
+/// The most events `/helpdesk` may keep in memory (about 300 bytes each).
+pub const MAX_HELPDESK_RECENT_EVENTS: usize = 10_000_000;
+
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
     pub reload_token_file: Option<PathBuf>,
+    /// Enables `/helpdesk` (SPEC §15): the HTTP Basic password, read on each request.
+    pub helpdesk_token_file: Option<PathBuf>,
+    /// Events kept in memory for `/helpdesk` lookups by event id (0 keeps none).
+    pub helpdesk_recent_events: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -229,7 +236,16 @@ impl Checker<'_> {
         let admin = AdminConfig {
             listen: raw.admin.listen,
             reload_token_file: raw.admin.reload_token_file.map(|p| self.resolve(&p)),
+            helpdesk_token_file: raw.admin.helpdesk_token_file.map(|p| self.resolve(&p)),
+            helpdesk_recent_events: raw.admin.helpdesk_recent_events,
         };
+        if admin.helpdesk_recent_events > MAX_HELPDESK_RECENT_EVENTS {
+            return Err(LoadError::new(
+                self.path,
+                1,
+                format!("[admin] helpdesk_recent_events: at most {MAX_HELPDESK_RECENT_EVENTS}"),
+            ));
+        }
         if admin.listen == proxy.listen {
             return Err(LoadError::new(self.path, 1, "[admin] listen equals [proxy] listen"));
         }

@@ -49,6 +49,7 @@ pub mod events;
 pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod helpdesk;
 pub mod host;
 pub mod http_client;
 pub mod metrics;

@@ -44,6 +44,8 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -53,6 +55,7 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot open event spool or sinks: {e}")))?;
     let (listen, admin_listen) = (snap.config.proxy.listen, snap.config.admin.listen);
     let grace = snap.config.proxy.limits.shutdown_grace;
+    let auth_failures_per_minute = snap.config.proxy.limits.auth_failures_per_minute;
     let state = Arc::new(State::new(snap));
     let reloader = Arc::new(Reloader::new(state.clone(), path, metrics.clone(), events.clone()));
     reloader.started();
@@ -96,6 +99,7 @@ async fn serve(path: &Path, snap: Snapshot) -> Result<(), Failure> {
         events: events.clone(),
         reloader: reloader.clone(),
         phase: phase_rx,
+        helpdesk_logins: crate::auth::AuthLimiter::new(auth_failures_per_minute),
     });
     let mut background = vec![
         tokio::spawn(admin.serve(admin_socket)),

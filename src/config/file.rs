@@ -128,6 +128,8 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 pub struct Admin {
     pub listen: SocketAddr,
     pub reload_token_file: Option<PathBuf>,
+    pub helpdesk_token_file: Option<PathBuf>,
+    pub helpdesk_recent_events: usize,
 }
 
 impl Default for Admin {
@@ -135,6 +137,8 @@ impl Default for Admin {
         Admin {
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             reload_token_file: None,
+            helpdesk_token_file: None,
+            helpdesk_recent_events: 100_000,
         }
     }
 }

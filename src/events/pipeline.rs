@@ -15,6 +15,7 @@ use super::sink::{self, file::Lines, http::Http, relp::Relp, syslog::Syslog, Run
 use super::spool::{Position, Spool};
 use super::{privacy, Event, Record};
 use crate::config::{LogConfig, SinkConfig, SinkType};
+use crate::helpdesk::recent::Recent;
 use crate::metrics::Metrics;
 
 /// Where events go. Cheap to clone.
@@ -33,6 +34,8 @@ struct Inner {
     /// Per sink: recorded and not yet delivered.
     pending: Vec<Arc<AtomicI64>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// What `/helpdesk` finds by event id.
+    recent: Recent,
 }
 
 impl EventLog {
@@ -80,6 +83,7 @@ impl EventLog {
                 delivered,
                 pending,
                 tasks: Mutex::new(tasks),
+                recent: Recent::default(),
             }),
         })
     }
@@ -126,6 +130,13 @@ impl EventLog {
             false
         });
         if written {
+            let admin = &snap.config.admin;
+            let keep = if admin.helpdesk_token_file.is_some() {
+                admin.helpdesk_recent_events
+            } else {
+                0
+            };
+            self.inner.recent.insert(&event, keep);
             for p in &self.inner.pending {
                 p.fetch_add(1, Ordering::Relaxed);
             }
@@ -134,6 +145,12 @@ impl EventLog {
         }
         self.refresh_metrics();
         written
+    }
+
+    /// The recent events `/helpdesk` looks up by id (kept only while
+    /// `[admin] helpdesk_token_file` is set).
+    pub fn recent(&self) -> &Recent {
+        &self.inner.recent
     }
 
     /// True when the spool is full and `on_spool_full = "refuse-new-connections"`

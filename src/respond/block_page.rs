@@ -44,6 +44,11 @@ impl Lang {
         }
     }
 
+    /// The language with this ISO 639-1 code (`nl`, `fr`, `de`, `en`, any case).
+    pub fn from_code(code: &str) -> Option<Lang> {
+        Lang::from_primary_subtag(code)
+    }
+
     pub(super) fn from_primary_subtag(primary: &str) -> Option<Lang> {
         Lang::ALL
             .into_iter()
@@ -372,7 +377,7 @@ fn is_bidi_control(c: char) -> bool {
 /// `"` and `'` become character references; control characters (C0, DEL,
 /// C1) and bidi formatting characters become U+FFFD, since numeric
 /// references to them are parse errors or get remapped by browsers.
-pub(super) fn push_html(out: &mut String, s: &str) {
+pub(crate) fn push_html(out: &mut String, s: &str) {
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let replacement = match c {

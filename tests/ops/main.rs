@@ -10,6 +10,7 @@ mod support;
 mod admin;
 mod browser;
 mod deploy;
+mod helpdesk;
 mod limits;
 mod registry_url;
 mod reload;

@@ -1180,7 +1180,14 @@ fn spawn(cfg: &Path, addr: std::net::SocketAddr, nofile: u32) -> Child {
             .arg(format!("ulimit -n {nofile} && exec {bin} run -c {}", cfg.display()));
         c
     };
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Operational logs go to `stderr.log` beside the configuration (appended across
+    // restarts), for tests that read them and for a failing test's investigator.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cfg.with_file_name("stderr.log"))
+        .unwrap();
+    let child = cmd.stdout(Stdio::null()).stderr(log).spawn().unwrap();
     let deadline = Instant::now() + DEADLINE;
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "proxy did not start");
