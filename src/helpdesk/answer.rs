@@ -99,7 +99,9 @@ pub fn event(snap: &Snapshot, recent: &Recent, id: &str, lang: Lang) -> Answer {
         .unwrap_or_default();
     let device_id = e.device.as_ref().map(|d| d.id.to_string()).unwrap_or_default();
     let at = OffsetDateTime::from(e.timestamp);
+    let source = e.source.ip().to_string();
     let said = Said {
+        source: Some(&source),
         t,
         host: &host,
         device_id: &device_id,
@@ -194,10 +196,8 @@ pub fn event(snap: &Snapshot, recent: &Recent, id: &str, lang: Lang) -> Answer {
 
     // The same question asked of today's configuration, at the event's time: the
     // policy trace below, and a check that today's rules still agree.
-    let report = Host::parse(&host)
-        .ok()
-        .filter(|_| !device_id.is_empty())
-        .map(|h| Report::new(snap, &device_id, h, at));
+    // (A device the registry does not name is asked about as an unknown device.)
+    let report = Host::parse(&host).ok().map(|h| Report::new(snap, &device_id, h, at));
     let trace = report.as_ref().map(trace_rows).unwrap_or_default();
     let mut ecs_line = Vec::with_capacity(768);
     ecs::encode(e, &mut ecs_line);
@@ -255,6 +255,7 @@ pub fn explain(snap: &Snapshot, device_id: &str, host: &str, at: Option<&str>, l
         organisation: report.device.and_then(|d| d.organisation.as_deref()),
         policy,
         at,
+        source: None,
     };
     let coverage = e.decision.coverage.as_str().to_owned();
     let (outcome, template, policy) = match (report.refused, e.decision.action) {
@@ -344,12 +345,17 @@ struct Said<'a> {
     organisation: Option<&'a str>,
     policy: Option<&'a Policy>,
     at: OffsetDateTime,
+    /// The source address of an event, for a device the registry does not name.
+    source: Option<&'a str>,
 }
 
 impl Said<'_> {
     fn sentence(&self, template: &str, extra: &[(&str, String)]) -> String {
         let t = self.t;
-        let device = fill(t.device, &[("id", self.device_id)]);
+        let device = match (self.device_id, self.source) {
+            ("", Some(ip)) => fill(t.device_at, &[("ip", ip)]),
+            (id, _) => fill(t.device, &[("id", id)]),
+        };
         let policy = self.policy.map(|p| policy_name(t, Some(p), &p.id)).unwrap_or_default();
         let reference = self.policy.map(|p| p.reference.as_str()).unwrap_or_default();
         let authority = self.device.map(|d| &*d.authority).unwrap_or_default();

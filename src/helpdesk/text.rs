@@ -34,6 +34,8 @@ pub struct Text {
     pub not_found: &'static str,
     pub invalid: &'static str,
     pub device: &'static str,
+    /// A device known only by its address. `{ip}`.
+    pub device_at: &'static str,
     /// Funding: purchase, subscription, usage; each full then partial. `{org}`.
     pub funding: [[&'static str; 2]; 3],
     pub and: &'static str,
@@ -119,6 +121,7 @@ const EN: Text = Text {
     not_found: "No event {id} among the last {count} events of this proxy ({observer}). It may be older or from another proxy: search the SIEM for event.id.",
     invalid: "\u{201c}{input}\u{201d} is neither an event id nor a device and a host.",
     device: "device {id}",
+    device_at: "the device at {ip}",
     funding: [
         ["bought by {org}", "partly bought by {org}"],
         ["on a subscription paid by {org}", "on a subscription partly paid by {org}"],
@@ -190,6 +193,7 @@ const NL: Text = Text {
     not_found: "Geen gebeurtenis {id} bij de laatste {count} gebeurtenissen van deze proxy ({observer}). Ze kan ouder zijn of van een andere proxy komen: zoek event.id op in de SIEM.",
     invalid: "\u{201e}{input}\u{201d} is geen gebeurtenis-ID en ook geen toestel met een host.",
     device: "toestel {id}",
+    device_at: "het toestel op {ip}",
     funding: [
         ["gekocht door {org}", "gedeeltelijk gekocht door {org}"],
         ["in een abonnement betaald door {org}", "in een abonnement gedeeltelijk betaald door {org}"],
@@ -261,6 +265,7 @@ const FR: Text = Text {
     not_found: "Aucun événement {id} parmi les {count} derniers événements de ce proxy ({observer}). Il peut être plus ancien ou venir d'un autre proxy : cherchez event.id dans le SIEM.",
     invalid: "«\u{a0}{input}\u{a0}» n'est ni un identifiant d'événement ni un appareil suivi d'un hôte.",
     device: "l'appareil {id}",
+    device_at: "l'appareil à l'adresse {ip}",
     funding: [
         ["acheté par {org}", "acheté en partie par {org}"],
         ["sous un abonnement payé par {org}", "sous un abonnement payé en partie par {org}"],
@@ -332,6 +337,7 @@ const DE: Text = Text {
     not_found: "Kein Ereignis {id} unter den letzten {count} Ereignissen dieses Proxys ({observer}). Es kann älter sein oder von einem anderen Proxy stammen: suchen Sie event.id im SIEM.",
     invalid: "\u{201e}{input}\u{201c} ist weder eine Ereignis-ID noch ein Gerät mit Host.",
     device: "das Gerät {id}",
+    device_at: "das Gerät mit der Adresse {ip}",
     funding: [
         ["von {org} gekauft", "teilweise von {org} gekauft"],
         ["mit einem von {org} bezahlten Abonnement versehen", "mit einem teilweise von {org} bezahlten Abonnement versehen"],

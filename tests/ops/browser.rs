@@ -190,3 +190,61 @@ async fn chromium_shows_the_https_block_page_and_leaves_allowed_sites_alone() {
     assert!(dom.contains("hello"), "{dom}");
     assert!(origin.connection_count() >= 1, "the origin itself answered");
 }
+
+/// A helpdesk agent's browser: Chromium is blocked from TikTok, and the event id on
+/// its block page, put in the helpdesk page (with the helpdesk password as the URL's
+/// credentials, as a browser sends them after its login prompt), is explained in
+/// Dutch. The screenshot is kept as a test artifact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_the_helpdesk_explaining_a_block() {
+    let key = "helpdesk-key-1";
+    let run = Running::start(Opts {
+        unknown_device: "covered",
+        extra: "[pac]\nfallback = \"\"\n".into(),
+        admin: "helpdesk_token_file = \"helpdesk.token\"\n".into(),
+        files: vec![("helpdesk.token".into(), format!("{key}\n").into_bytes())],
+        ..Opts::default()
+    });
+    let pac = format!("http://{}/proxy.pac", run.admin);
+    let home = tempfile::tempdir().unwrap();
+    let dutch = ["--lang=nl-BE", "--accept-lang=nl-BE,nl"];
+
+    let mut args = dutch.to_vec();
+    args.extend(["--dump-dom", "http://www.tiktok.com/"]);
+    let block_page = chromium(home.path(), &pac, "", &args).await;
+    assert!(block_page.contains("Toegang geblokkeerd"), "{block_page}");
+    let start = block_page.find("<code>").expect("an event id on the block page") + "<code>".len();
+    let id = &block_page[start..start + block_page[start..].find("</code>").unwrap()];
+
+    let helpdesk = format!("http://agent:{key}@{}/helpdesk?q={id}", run.admin);
+    let mut args = dutch.to_vec();
+    args.extend(["--dump-dom", &helpdesk]);
+    let dom = chromium(home.path(), &pac, "", &args).await;
+    assert!(dom.contains("<html lang=\"nl\">"), "{dom}");
+    assert!(
+        dom.contains(
+            "Geblokkeerd omdat \u{201c}Federal ban\u{201d} (National Security Council decision, 2023-03-10) \
+             voor dit toestel geldt: het toestel op 127.0.0.1 staat niet in het register"
+        ),
+        "{dom}"
+    );
+    assert!(dom.contains(id), "{dom}");
+
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("helpdesk-nl.png");
+    let _ = std::fs::remove_file(&shot);
+    let screenshot = format!("--screenshot={}", shot.display());
+    let mut args = dutch.to_vec();
+    args.extend(["--window-size=1000,900", &screenshot, &helpdesk]);
+    chromium(home.path(), &pac, "", &args).await;
+    assert!(
+        std::fs::metadata(&shot).map(|m| m.len() > 0).unwrap_or(false),
+        "screenshot written"
+    );
+
+    // Without the password the browser gets the login challenge, not the page.
+    let anonymous = format!("http://{}/helpdesk?q={id}", run.admin);
+    let dom = chromium(home.path(), &pac, "", &["--dump-dom", &anonymous]).await;
+    assert!(!dom.contains("Federal ban"), "{dom}");
+}

@@ -214,6 +214,35 @@ async fn an_event_id_from_a_block_page_is_explained_in_html_and_json() {
     assert_eq!(m["found"], false);
     assert!(m["summary"].as_str().unwrap().contains("search the SIEM for event.id"));
 
+    // After a reload that changes the registry, the event still reads as it was
+    // recorded, and the page says today's facts are today's.
+    let before = j["policy_version"].as_str().unwrap().to_owned();
+    let registry = run.dir.path().join("devices.csv");
+    let mut csv = std::fs::read_to_string(&registry).unwrap();
+    csv.push_str("new-dev,federal,New org,owner-new,full,none,none,false,,,,active\n");
+    std::fs::write(&registry, csv).unwrap();
+    run.signal("-HUP");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let ready = admin(run.admin, "GET", "/readyz", "").await.text();
+        if !ready.contains(&before) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reload: {ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let j = json(&ask(&run, &format!("/helpdesk/api/event/{id}"), "").await);
+    assert_eq!(j["configuration_changed"], true);
+    assert_eq!(j["policy_version"], before.as_str());
+    assert_ne!(j["policy_version_now"], before.as_str());
+    assert_eq!(j["event"]["labels"]["policy_version"], before.as_str());
+    let html = ask(&run, &format!("/helpdesk?q={id}"), "").await.text();
+    assert!(
+        html.contains("The configuration has changed since this event"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("{before} (now ")), "{html}");
+
     // Each lookup is an operational log line naming the user.
     let log = std::fs::read_to_string(run.dir.path().join("stderr.log")).unwrap();
     let line = log
