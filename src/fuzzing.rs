@@ -25,6 +25,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("radius_packet", radius_packet),
     ("relp_frame", relp_frame),
     ("block_ca", block_ca),
+    ("helpdesk", helpdesk),
 ];
 
 /// The ClientHello reader, fed as a sequence of chunks (their sizes taken from the
@@ -263,4 +264,53 @@ pub fn block_ca(data: &[u8]) {
         let _ = x509_parser::parse_x509_certificate(&cert);
     }
     let _ = PrivateKeyDer::from_pem_slice(pem.as_bytes());
+}
+
+/// The helpdesk's readers of untrusted input. The bytes up to the first newline are
+/// an `Authorization` value, the rest a request target (`path?query`). Properties:
+/// no panic; credentials pass only with the key as the password; an event id is only
+/// ever the hyphenated UUID form; a question the page cannot read is echoed escaped,
+/// so the page has exactly as much markup as for a harmless question.
+pub fn helpdesk(data: &[u8]) {
+    use crate::helpdesk::{answer, authorized, page, recent, Params};
+    use crate::respond::Lang;
+    use hyper::header::{HeaderMap, HeaderValue};
+
+    let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
+    let (auth, target) = (&data[..split], data.get(split + 1..).unwrap_or_default());
+    const KEY: &[u8] = b"k3y";
+    if let Ok(value) = HeaderValue::from_bytes(auth) {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", value);
+        if authorized(&headers, KEY).is_some() {
+            use base64::Engine as _;
+            let b64 = auth.get(6..).unwrap_or_default().trim_ascii();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default();
+            assert!(decoded.ends_with(b":k3y"), "accepted without the key: {auth:?}");
+        }
+    }
+    let target = String::from_utf8_lossy(target);
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let params = Params::parse(query);
+    if let Some(id) = recent::parse_id(path) {
+        assert_eq!(path.len(), 36);
+        assert_eq!(
+            uuid::Uuid::from_u128(id).hyphenated().to_string(),
+            path.to_ascii_lowercase()
+        );
+    }
+    let _ = params.get("at").map(answer::parse_time);
+    let q = params.get("q").unwrap_or(path);
+    let markup = |html: &str| html.bytes().filter(|b| matches!(b, b'<' | b'>' | b'"')).count();
+    for lang in [Lang::Nl, Lang::Fr, Lang::De, Lang::En] {
+        let hostile = page::html(lang, &page::Asked { q, at: q }, Some(&answer::invalid(q, lang)));
+        let harmless = page::html(
+            lang,
+            &page::Asked { q: "x", at: "x" },
+            Some(&answer::invalid("x", lang)),
+        );
+        assert_eq!(markup(&hostile), markup(&harmless), "unescaped markup from {q:?}");
+    }
 }

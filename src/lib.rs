@@ -18,7 +18,7 @@
 //! finish      proxy::finish: the one place an event is recorded, then the answer
 //!             (bytes by respond: refusals, block page, alerts)
 //! events      events: privacy -> spool (disk) -> one runner per sink, at least once
-//! around      admin (PAC, health, metrics, reload), reload, metrics
+//! around      admin (PAC, health, metrics, reload, helpdesk), reload, metrics
 //! ```
 //!
 //! - [`cli`]: the subcommands; `main` only dispatches.
@@ -36,7 +36,11 @@
 //! - [`tls`]: the ClientHello reader and alert records; TLS client settings.
 //! - [`respond`]: every answer slagboom makes itself, and the block page.
 //! - [`events`]: SIEM events, the spool and the sinks (at least once, per sink).
-//! - [`admin`], [`pac`], [`metrics`], [`reload`]: the admin endpoint and what it serves.
+//! - [`admin`], [`pac`], [`metrics`], [`reload`]: the admin endpoint and what it serves;
+//!   [`helpdesk`]: the helpdesk page there (an event id or a device and a host
+//!   explained), reading the recent-events index the event pipeline fills.
+//! - [`explain`]: one decision with every policy's part, for `slagboom explain` and the
+//!   helpdesk.
 //! - [`http_client`]: the small HTTPS client of HTTP sinks and the remote registry.
 //! - [`sys`]: the one module that calls the OS directly (a TCP socket's unacknowledged
 //!   bytes); the only place `unsafe` is allowed.

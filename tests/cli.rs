@@ -618,3 +618,50 @@ fn diff_counts_what_would_change_exactly() {
     );
     assert!(text.contains("      e.g. fin-laptop-001 www.tiktok.com"), "{text}");
 }
+
+/// `check` names what keeps the helpdesk off, warns of a password file others can
+/// read, and refuses an index larger than it allows.
+#[test]
+fn check_warns_about_the_helpdesk_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &Opts {
+            admin: "helpdesk_token_file = \"helpdesk.token\"\nhelpdesk_recent_events = 500\n".into(),
+            ..Opts::default()
+        },
+    );
+    let run = |cfg: &Path| slagboom(&["check", "-c", cfg.to_str().unwrap()]);
+    let o = run(&cfg);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .contains("helpdesk.token: cannot be read: No such file or directory (os error 2); /helpdesk stays 404"),
+        "{}",
+        stdout(&o)
+    );
+    let key = dir.path().join("helpdesk.token");
+    std::fs::write(&key, "s3cret\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = stdout(&run(&cfg));
+    assert!(
+        out.contains("helpdesk.token: is readable by group or others (chmod 600 it)\n"),
+        "{out}"
+    );
+    assert!(out.contains("/helpdesk (the last 500 events kept)"), "{out}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(!stdout(&run(&cfg)).contains("warning: [admin]"));
+
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("helpdesk_recent_events = 500", "helpdesk_recent_events = 10000001");
+    std::fs::write(&cfg, text).unwrap();
+    let o = run(&cfg);
+    assert_eq!(o.status.code(), Some(1), "invalid input: {}", stdout(&o));
+    assert!(
+        stderr(&o).contains("helpdesk_recent_events: at most 10000000"),
+        "{}",
+        stderr(&o)
+    );
+}

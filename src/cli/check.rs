@@ -85,10 +85,53 @@ pub fn check(path: &Path) -> Result<(), Failure> {
             );
         }
     }
+    for (key, path, off) in [
+        (
+            "reload_token_file",
+            &cfg.admin.reload_token_file,
+            "POST /reload stays disabled",
+        ),
+        (
+            "helpdesk_token_file",
+            &cfg.admin.helpdesk_token_file,
+            "/helpdesk stays 404",
+        ),
+    ] {
+        if let Some(path) = path {
+            for (warning, disables) in secret_file_warnings(path) {
+                let consequence = if disables { format!("; {off}") } else { String::new() };
+                println!("warning: [admin] {key} {}: {warning}{consequence}", path.display());
+            }
+        }
+    }
+    if cfg.admin.helpdesk_token_file.is_some() {
+        println!(
+            "  helpdesk  http://{}/helpdesk (the last {} events kept)",
+            cfg.admin.listen, cfg.admin.helpdesk_recent_events
+        );
+    }
     let overdue = snap.overdue_policies(now);
     if !overdue.is_empty() {
         let ids: Vec<&str> = overdue.iter().map(|p| p.id.as_str()).collect();
         println!("warning: policies past their review date: {}", ids.join(", "));
     }
     Ok(())
+}
+
+/// What is wrong with a file that holds a password: unreadable or empty (true: the
+/// feature it guards stays off), or readable by group or others.
+fn secret_file_warnings(path: &std::path::Path) -> Vec<(String, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    match std::fs::read(path) {
+        Err(e) => out.push((format!("cannot be read: {e}"), true)),
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => out.push(("is empty".into(), true)),
+        Ok(_) => {}
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            out.push(("is readable by group or others (chmod 600 it)".into(), false));
+        }
+    }
+    out
 }
