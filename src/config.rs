@@ -95,7 +95,7 @@ pub struct ProxyConfig {
     pub limits: Limits,
 }
 
-/// The most events `/helpdesk` may keep in memory (about 300 bytes each).
+/// The most events `/helpdesk` may keep in memory (about 830 bytes each).
 pub const MAX_HELPDESK_RECENT_EVENTS: usize = 10_000_000;
 
 #[derive(Debug, Clone)]

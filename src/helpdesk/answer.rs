@@ -358,7 +358,9 @@ impl Said<'_> {
         };
         let policy = self.policy.map(|p| policy_name(t, Some(p), &p.id)).unwrap_or_default();
         let reference = self.policy.map(|p| p.reference.as_str()).unwrap_or_default();
-        let authority = self.device.map(|d| &*d.authority).unwrap_or_default();
+        // A device gone from the registry since: the policy's authorities stand in.
+        let authorities = self.policy.map(|p| p.authorities.join(", ")).unwrap_or_default();
+        let authority = self.device.map_or(authorities.as_str(), |d| &*d.authority);
         let funding = self.funding();
         let at = clock(self.at);
         let mut pairs: Vec<(&str, &str)> = vec![
