@@ -23,7 +23,8 @@ details{margin-top:.5rem;color:#444}details input{font:inherit;margin-top:.25rem
 .allowed{border-color:#15803d;background:#f0fdf4}.failed{border-color:#6b7280}\
 .notice{color:#92400e}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}dt{color:#555}dd{margin:0;overflow-wrap:anywhere}\
-table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #ddd;overflow-wrap:anywhere}\
+table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #ddd}\
+th{white-space:nowrap}td{overflow-wrap:anywhere}\
 tr.decides{font-weight:600;background:#eff6ff}";
 
 /// What the agent typed, echoed into the form.
@@ -122,6 +123,7 @@ fn push_answer(out: &mut String, t: &Text, a: &Answer) {
             match (i, cell.as_str()) {
                 (2 | 5, "true") => out.push_str(l.yes),
                 (2 | 5, "false") => out.push_str(l.no),
+                (1, window) => push_html(out, &window.replace('_', " ")),
                 _ => push_html(out, cell),
             }
             out.push_str("</td>");
