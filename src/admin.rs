@@ -16,7 +16,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::AuthLimiter;
-use crate::config::Secret;
 use crate::events::EventLog;
 use crate::metrics::Metrics;
 use crate::proxy::Phase;
@@ -147,7 +146,8 @@ impl Admin {
 
     async fn reload(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let token = match &self.state.load().config.admin.reload_token_file {
-            Some(path) => read_token(path),
+            // Read on each request, so a rotated token applies at once.
+            Some(path) => crate::config::read_secret(path).ok(),
             None => None,
         };
         let Some(token) = token else {
@@ -190,14 +190,6 @@ impl Admin {
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "reload failed\n".into()),
         }
     }
-}
-
-/// The token file's bytes minus trailing whitespace (read on each request, so a
-/// rotated token applies at once).
-fn read_token(path: &std::path::Path) -> Option<Secret> {
-    let bytes = std::fs::read(path).ok()?;
-    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
-    Some(Secret(bytes[..end].to_vec()))
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -7,7 +7,7 @@ mod log;
 mod radius;
 mod tls;
 
-pub use log::{LogConfig, PrivacyConfig, Secret, SinkConfig};
+pub use log::{read_secret, LogConfig, PrivacyConfig, Secret, SinkConfig};
 pub use radius::{RadiusClient, RadiusConfig};
 pub use tls::{InterceptConfig, TlsListenConfig};
 

@@ -68,12 +68,9 @@ impl<'a> Report<'a> {
         self.explanation.decision.hit.map(|h| &self.snap.policies[h.policy])
     }
 
-    /// Where the registry is read from (a file or a URL), for `source` lines.
+    /// Where the registry is read from, for `source` lines.
     pub fn registry_source(&self) -> String {
-        match &self.snap.config.registry.source {
-            crate::config::Source::File(p) => p.display().to_string(),
-            crate::config::Source::Url(u) => u.clone(),
-        }
+        registry_source(self.snap)
     }
 
     /// The explanation as JSON (`slagboom explain --json`, `/helpdesk/api/explain`).
@@ -212,6 +209,14 @@ impl<'a> Report<'a> {
             None => line("decision    allow (no policy in force for this device lists the host)".into()),
         }
         out
+    }
+}
+
+/// Where the registry is read from (a file or a URL), for `source` lines.
+pub fn registry_source(snap: &Snapshot) -> String {
+    match &snap.config.registry.source {
+        crate::config::Source::File(p) => p.display().to_string(),
+        crate::config::Source::Url(u) => u.clone(),
     }
 }
 

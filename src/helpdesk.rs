@@ -179,19 +179,13 @@ fn log(user: &str, peer: IpAddr, kind: &str, asked: &str, a: &Answer) {
     );
 }
 
-/// The key file's bytes minus trailing whitespace; `None` (and a warning) when it
-/// cannot be read or is empty, which disables the page.
+/// The key (read on each request, so a new password applies at once); `None` and a
+/// warning when the file cannot be read or is empty, which disables the page.
 fn read_key(path: &std::path::Path, peer: IpAddr) -> Option<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
-            Some(bytes[..end].to_vec())
-        }
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, %peer, "helpdesk key file unreadable: /helpdesk is off");
-            None
-        }
-    }
+    crate::config::read_secret(path)
+        .map(|s| s.0)
+        .map_err(|e| tracing::warn!(error = %e, %peer, "helpdesk key unusable: /helpdesk is off"))
+        .ok()
 }
 
 /// The user name of valid `Authorization: Basic` credentials (RFC 7617 §2): any

@@ -217,7 +217,7 @@ impl Checker<'_> {
 }
 
 /// Reads a secret file: its bytes minus trailing whitespace; empty is an error.
-pub(super) fn read_secret(path: &Path) -> Result<Secret, String> {
+pub fn read_secret(path: &Path) -> Result<Secret, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let end = bytes
         .iter()

@@ -46,6 +46,19 @@ impl Outcome {
 /// A row of the facts table: a label (trusted, from [`Text`]) and a value (untrusted).
 pub type Fact = (&'static str, String);
 
+/// One policy's part in a decision (a row of `slagboom explain`'s trace).
+#[derive(Debug)]
+pub struct TraceRow {
+    pub policy: String,
+    /// `in_force`, `expired`, … ([`explain::window`]).
+    pub window: &'static str,
+    pub applies: bool,
+    /// `ruleset / rule` when one of its rulesets lists the host, else empty.
+    pub rule: String,
+    pub action: &'static str,
+    pub decides: bool,
+}
+
 /// One answer, shown as HTML or JSON.
 #[derive(Debug)]
 pub struct Answer {
@@ -56,8 +69,8 @@ pub struct Answer {
     /// The one sentence, plain text in the page's language.
     pub sentence: String,
     pub facts: Vec<Fact>,
-    /// Every policy's part: id, window, applies, ruleset/rule, action, decides.
-    pub trace: Vec<[String; 6]>,
+    /// Every policy's part in the decision.
+    pub trace: Vec<TraceRow>,
     /// Shown above the facts when they are today's and not the event's.
     pub notice: Option<&'static str>,
     pub json: Value,
@@ -209,7 +222,7 @@ pub fn event(snap: &Snapshot, recent: &Recent, id: &str, lang: Lang) -> Answer {
         "outcome": outcome.as_str(),
         "event": ecs_json,
         "policy": policy.map(policy_json),
-        "device": device.map(|d| explain::device_json(d, &registry_source(snap))),
+        "device": device.map(|d| explain::device_json(d, &explain::registry_source(snap))),
         "policy_version": then,
         "policy_version_now": now,
         "configuration_changed": changed,
@@ -457,7 +470,7 @@ fn push_device(facts: &mut Vec<Fact>, t: &Text, id: &str, device: Option<&Device
     }
 }
 
-fn trace_rows(report: &Report<'_>) -> Vec<[String; 6]> {
+fn trace_rows(report: &Report<'_>) -> Vec<TraceRow> {
     let snap = report.snap;
     let e = &report.explanation;
     e.policies
@@ -474,27 +487,20 @@ fn trace_rows(report: &Report<'_>) -> Vec<[String; 6]> {
                     )
                 })
                 .unwrap_or_default();
-            [
-                p.id.clone(),
-                explain::window(t.window).to_owned(),
-                t.applies.to_string(),
+            TraceRow {
+                policy: p.id.clone(),
+                window: explain::window(t.window),
+                applies: t.applies,
                 rule,
-                t.action.as_str().to_owned(),
-                e.decision.hit.is_some_and(|h| h.policy == t.policy).to_string(),
-            ]
+                action: t.action.as_str(),
+                decides: e.decision.hit.is_some_and(|h| h.policy == t.policy),
+            }
         })
         .collect()
 }
 
 fn policy_json(p: &Policy) -> Value {
     json!({"id": p.id, "title": p.title, "reference": p.reference, "authorities": p.authorities})
-}
-
-fn registry_source(snap: &Snapshot) -> String {
-    match &snap.config.registry.source {
-        crate::config::Source::File(p) => p.display().to_string(),
-        crate::config::Source::Url(u) => u.clone(),
-    }
 }
 
 /// `2026-03-10 09:42:07 UTC`.

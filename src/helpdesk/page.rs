@@ -4,7 +4,7 @@
 
 use super::answer::{Answer, Outcome};
 use super::text::Text;
-use crate::respond::block_page::push_html;
+use crate::respond::block_page::{push_document_start, push_html};
 use crate::respond::Lang;
 
 /// `Content-Security-Policy` of the page: nothing but its own inline style, and
@@ -39,19 +39,8 @@ pub fn html(lang: Lang, asked: &Asked<'_>, answer: Option<&Answer>) -> String {
     let t = Text::of(lang);
     let l = &t.labels;
     let mut out = String::with_capacity(8192);
-    out.push_str("<!DOCTYPE html>\n<html lang=\"");
-    out.push_str(lang.code());
-    out.push_str(
-        "\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>",
-    );
-    out.push_str(l.title);
-    out.push_str("</title>\n<style>");
-    out.push_str(CSS);
-    out.push_str("</style>\n</head>\n<body>\n<main>\n<h1>");
-    out.push_str(l.title);
-    out.push_str("</h1>\n<form method=\"get\" action=\"/helpdesk\" role=\"search\">\n<label for=\"q\">");
+    push_document_start(&mut out, lang, l.title, &[CSS]);
+    out.push_str("<form method=\"get\" action=\"/helpdesk\" role=\"search\">\n<label for=\"q\">");
     out.push_str(l.prompt);
     out.push_str("</label>\n<div class=\"row\"><input id=\"q\" name=\"q\" value=\"");
     push_html(&mut out, asked.q);
@@ -115,17 +104,19 @@ fn push_answer(out: &mut String, t: &Text, a: &Answer) {
         out.push_str("</th>");
     }
     out.push_str("</tr></thead>\n<tbody>\n");
+    let yes_no = |b: bool| if b { l.yes } else { l.no };
     for row in &a.trace {
-        let decides = row[5] == "true";
-        out.push_str(if decides { "<tr class=\"decides\">" } else { "<tr>" });
-        for (i, cell) in row.iter().enumerate() {
+        out.push_str(if row.decides { "<tr class=\"decides\">" } else { "<tr>" });
+        for cell in [
+            row.policy.as_str(),
+            &row.window.replace('_', " "),
+            yes_no(row.applies),
+            &row.rule,
+            row.action,
+            yes_no(row.decides),
+        ] {
             out.push_str("<td>");
-            match (i, cell.as_str()) {
-                (2 | 5, "true") => out.push_str(l.yes),
-                (2 | 5, "false") => out.push_str(l.no),
-                (1, window) => push_html(out, &window.replace('_', " ")),
-                _ => push_html(out, cell),
-            }
+            push_html(out, cell);
             out.push_str("</td>");
         }
         out.push_str("</tr>\n");

@@ -284,6 +284,12 @@ pub fn html(lang: Lang, facts: &BlockFacts<'_>) -> String {
 /// The start of a page of this family, up to and including its `<h1>`: language,
 /// title, the inline style (and `extra_css` after it).
 pub(super) fn push_page_start(out: &mut String, lang: Lang, title: &str, extra_css: &str) {
+    push_document_start(out, lang, title, &[CSS, extra_css]);
+}
+
+/// The start of a self-contained HTML5 page, up to and including its `<h1>`:
+/// language, trusted `title`, and the inline `styles`, in order.
+pub(crate) fn push_document_start(out: &mut String, lang: Lang, title: &str, styles: &[&str]) {
     out.push_str("<!DOCTYPE html>\n<html lang=\"");
     out.push_str(lang.code());
     out.push_str(
@@ -293,8 +299,9 @@ pub(super) fn push_page_start(out: &mut String, lang: Lang, title: &str, extra_c
     );
     out.push_str(title);
     out.push_str("</title>\n<style>");
-    out.push_str(CSS);
-    out.push_str(extra_css);
+    for css in styles {
+        out.push_str(css);
+    }
     out.push_str("</style>\n</head>\n<body>\n<main>\n<h1>");
     out.push_str(title);
     out.push_str("</h1>\n");
